@@ -1,0 +1,156 @@
+# The one place that knows how to set up and run riskbench.
+# From a fresh clone, with nothing but python3 (3.11+) on PATH:
+#   make demo    simulate the example register and write the outputs
+#   make test    lint, type-check and run every test (what .ci/run does)
+# `make help` lists every target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+
+# Debian packages the tests need, space-separated (none yet). Installed with apt-get
+# only when one is missing; `apt-get update` runs at most once per virtual environment.
+DEB_PACKAGES ?=
+
+DEMO_CARD := examples/register.yaml
+DEMO_OUT := out/demo
+DEMO_TRIALS := 200000
+DEMO_SEED := 2026
+
+# Environments are named by their extras joined with '-': .stamp-notebooks-dev installs
+# '.[notebooks,dev]'. A stamp is redone when pyproject.toml changes.
+comma := ,
+DEV_ENV := $(VENV)/.stamp-notebooks-dev
+CLI_ENV := $(VENV)/.stamp-cli
+BENCH_ENV := $(DEV_ENV)
+
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+KERNEL_PYTHON := $(CURDIR)/$(PY)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help venv demo test lint typecheck format strip-notebooks check-notebooks \
+        bench clean deb-packages kernel
+
+help: ## list the targets
+	@echo "riskbench: make TARGET"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' \
+	  $(MAKEFILE_LIST)
+
+# --- environments -------------------------------------------------------------------
+
+# A virtual environment whose python runs; a broken one (moved, or its base Python
+# gone) is rebuilt from scratch.
+$(VENV)/.created:
+	$(PY) -c '' 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.stamp-%: pyproject.toml | $(VENV)/.created
+	@echo "Installing riskbench[$(subst -,$(comma),$*)] (editable) into $(VENV)"
+	$(PIP) install --quiet -e '.[$(subst -,$(comma),$*)]'
+	touch $@
+
+venv: $(DEV_ENV) ## create .venv with everything needed to develop and test
+
+deb-packages: ## install the Debian packages in DEB_PACKAGES that are missing
+ifneq ($(strip $(DEB_PACKAGES)),)
+	missing=""; \
+	for pkg in $(DEB_PACKAGES); do \
+	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ ! -f $(VENV)/.stamp-apt-update ]; then \
+	    $(SUDO) apt-get update && mkdir -p $(VENV) && touch $(VENV)/.stamp-apt-update; \
+	  fi; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
+endif
+
+# The notebooks' kernelspec says "python3"; make that name run this environment's python.
+kernel: $(DEV_ENV)
+	grep -qF '"$(KERNEL_PYTHON)' $(VENV)/share/jupyter/kernels/python3/kernel.json 2>/dev/null \
+	  || $(PY) -m ipykernel install --sys-prefix --name python3
+
+# --- run ----------------------------------------------------------------------------
+
+demo: $(CLI_ENV) ## simulate examples/register.yaml and write the outputs to out/demo
+	$(VENV)/bin/riskbench run $(DEMO_CARD) --trials $(DEMO_TRIALS) --seed $(DEMO_SEED) \
+	  --out $(DEMO_OUT)
+	@echo "Demo outputs in $(DEMO_OUT)"
+
+bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
+	$(PY) benchmarks/engine.py
+
+# --- check --------------------------------------------------------------------------
+
+test: $(DEV_ENV) deb-packages kernel check-notebooks lint typecheck ## lint, type-check and run all tests
+	$(PY) -m pytest
+
+lint: $(DEV_ENV) ## ruff lint and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(DEV_ENV) ## mypy (configured in pyproject.toml)
+	$(PY) -m mypy
+
+format: $(DEV_ENV) ## reformat and apply ruff's safe fixes
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+# --- notebooks ----------------------------------------------------------------------
+
+define STRIP_NOTEBOOKS_PY
+import sys
+import nbformat
+
+for path in sys.argv[1:]:
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    before = nbformat.writes(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("widgets", None)  # saved widget state is output too
+    if nbformat.writes(nb) != before:
+        nbformat.write(nb, path)
+        print(f"stripped {path}")
+endef
+export STRIP_NOTEBOOKS_PY
+
+# Plain json, so that the check needs no virtual environment.
+define CHECK_NOTEBOOKS_PY
+import json
+import sys
+
+dirty = []
+for path in sys.argv[1:]:
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    if any(c.get("outputs") or c.get("execution_count") is not None for c in code):
+        dirty.append(path)
+for path in dirty:
+    print(f"{path} has outputs or execution counts: run `make strip-notebooks`")
+sys.exit(1 if dirty else 0)
+endef
+export CHECK_NOTEBOOKS_PY
+
+strip-notebooks: $(DEV_ENV) ## clear outputs and execution counts of notebooks/*.ipynb
+	$(if $(NOTEBOOKS),$(PY) -c "$$STRIP_NOTEBOOKS_PY" $(NOTEBOOKS),@echo "no notebooks")
+
+check-notebooks: ## fail if a notebook in git has outputs or execution counts
+	git ls-files -z '*.ipynb' | xargs -0 -r $(PYTHON) -c "$$CHECK_NOTEBOOKS_PY"
+
+# --- tidy ---------------------------------------------------------------------------
+
+clean: ## remove out/, build outputs and caches (keeps .venv)
+	rm -rf out build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis ./*.egg-info
+	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints \) \
+	  -prune -exec rm -rf {} +
