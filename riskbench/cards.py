@@ -33,8 +33,8 @@ def load_portfolio(path: str | os.PathLike[str]) -> Portfolio:
     Raises
     ------
     ScenarioError
-        With one line per problem, e.g.
-        ``card.yaml: scenarios[2] (ransomware-erp).severity.high: must be greater than low (250000)``.
+        With one line per problem, e.g. ``card.yaml: scenarios[2] (ransomware-erp)
+        .severity.high: must be greater than low (250000), got 100000``.
     """
     p = Path(path)
     try:
@@ -180,7 +180,9 @@ def card_schema() -> dict[str, Any]:
                     "required": ["name", "text"],
                     "additionalProperties": False,
                     "properties": {
-                        k: {"type": "string"} if k in ("name", "text") else {"type": ["string", "null"]}
+                        k: {"type": "string"}
+                        if k in ("name", "text")
+                        else {"type": ["string", "null"]}
                         for k in ("name", "text", "rationale", "source")
                     },
                 },

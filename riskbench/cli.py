@@ -448,6 +448,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=err)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`riskbench schema | head`): not an error of ours. Point
+        # stdout at devnull so that the interpreter's final flush does not fail again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command stopped by a closed pipe
     except Exception as error:
         if debug:
             traceback.print_exc(file=err)

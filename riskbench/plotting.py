@@ -13,8 +13,9 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -89,6 +90,17 @@ def _ticker() -> Any:
     except ImportError:
         raise MissingDependencyError("matplotlib", "plots", purpose="Charts") from None
     return ticker
+
+
+def _scenario_colours() -> Iterator[Any]:
+    """Colours for scenario curves: tab10 without its red, which marks the tolerance."""
+    try:
+        from matplotlib import colormaps
+    except ImportError:
+        raise MissingDependencyError("matplotlib", "plots", purpose="Charts") from None
+    tab10 = colormaps["tab10"]
+    palette = [tab10(i) for i in range(10) if i != 3]
+    return itertools.cycle(palette)
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
@@ -206,9 +218,9 @@ def exceedance_chart(
     # The log axis cannot show a loss of 0; P(L > 0) is the curve's first positive point.
     shown = portfolio[(portfolio["loss"] > 0) & (portfolio["probability"] > 0)]
     ax.plot(shown["loss"], shown["probability"], color=_PORTFOLIO_COLOUR, lw=2.5, label="portfolio")
-    for sid, curve in curves.items():
+    for sid, curve, colour in zip(curves, curves.values(), _scenario_colours(), strict=False):
         part = curve[(curve["loss"] > 0) & (curve["probability"] > 0)]
-        ax.plot(part["loss"], part["probability"], lw=1.0, alpha=0.85, label=sid)
+        ax.plot(part["loss"], part["probability"], color=colour, lw=1.0, alpha=0.85, label=sid)
     if points is not None:
         ax.plot(
             points[0],

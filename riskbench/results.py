@@ -59,7 +59,12 @@ def _check_level(q: Any, name: str = "q") -> FloatArray:
     arr = np.asarray(q, dtype=float)
     if arr.size == 0 or np.any(~np.isfinite(arr)) or np.any((arr <= 0) | (arr >= 1)):
         raise ValidationError(
-            [Issue(name, f"must be a probability strictly between 0 and 1 (0.99, not 99), got {q!r}")]
+            [
+                Issue(
+                    name,
+                    f"must be a probability strictly between 0 and 1 (0.99, not 99), got {q!r}",
+                )
+            ]
         )
     return arr
 
@@ -103,15 +108,29 @@ class _Samples(_Marginal):
     def sd(self) -> float:
         return float(self.values.std(ddof=1)) if self.values.size > 1 else 0.0
 
+    def _index(self, q: FloatArray) -> NDArray[np.intp]:
+        # 0-based index of the smallest x with F(x) >= q (the inverted cdf).
+        n = self.values.size
+        return np.clip(np.ceil(np.asarray(q) * n - 1e-9).astype(np.intp) - 1, 0, n - 1)
+
     def quantile(self, q: FloatArray) -> FloatArray:
-        return np.asarray(np.quantile(self.values, q, method="inverted_cdf"), dtype=float)
+        idx = self._index(q)
+        flat = np.atleast_1d(idx)
+        part = np.partition(self.values, np.unique(flat))
+        return np.asarray(part[idx], dtype=float)
 
     def tvar(self, q: float) -> float:
+        return self.quantiles_and_tvar(np.array([q]), q)[1]
+
+    def quantiles_and_tvar(self, qs: FloatArray, tail: float) -> tuple[FloatArray, float]:
+        """Several quantiles and the expected shortfall at ``tail`` from one partition."""
         n = self.values.size
-        k = max(math.ceil(q * n - 1e-9), 1)  # 1-based index of var(q)
-        part = np.partition(self.values, k - 1)
+        idx = self._index(qs)
+        k = int(self._index(np.array(tail))) + 1  # 1-based index of var(tail)
+        part = np.partition(self.values, np.unique(np.append(idx, k - 1)))
         var = part[k - 1]
-        return float((part[k:].sum() + (k - q * n) * var) / (n * (1 - q)))
+        es = float((part[k:].sum() + (k - tail * n) * var) / (n * (1 - tail)))
+        return np.asarray(part[idx], dtype=float), es
 
     def sf(self, x: FloatArray) -> FloatArray:
         ordered = _sorted_cache(self.values)
@@ -145,7 +164,7 @@ class _Grid(_Marginal):
 
     @property
     def x(self) -> FloatArray:
-        return np.arange(self.pmf.size) * self.h
+        return np.arange(self.pmf.size, dtype=float) * self.h
 
     @property
     def cdf(self) -> FloatArray:
@@ -156,7 +175,7 @@ class _Grid(_Marginal):
 
     def sd(self) -> float:
         m = self.mean()
-        return float(math.sqrt(max(((self.x - m) ** 2) @ self.pmf, 0.0)))
+        return math.sqrt(max(float(((self.x - m) ** 2) @ self.pmf), 0.0))
 
     def quantile(self, q: FloatArray) -> FloatArray:
         idx = np.searchsorted(self.cdf, np.asarray(q) - 1e-12, side="left")
@@ -167,7 +186,7 @@ class _Grid(_Marginal):
         j = min(int(np.searchsorted(cdf, q - 1e-12, side="left")), self.pmf.size - 1)
         x = self.x
         tail = float(x[j + 1 :] @ self.pmf[j + 1 :])
-        return (tail + (cdf[j] - q) * x[j]) / (1 - q)
+        return float((tail + (cdf[j] - q) * x[j]) / (1 - q))
 
     def sf(self, x: FloatArray) -> FloatArray:
         idx = np.floor(np.asarray(x, dtype=float) / self.h + 1e-9).astype(np.int64)
@@ -214,8 +233,11 @@ class _ResultBase(ABC):
         levels = np.array([0.5, 0.9, 0.95, 0.99])
         for name in [*self.ids, None]:
             m = self._marginal(name)
-            q = m.quantile(levels)
-            rows[name or PORTFOLIO] = [m.mean(), m.sd(), *q, m.tvar(0.99), m.p_any]
+            if isinstance(m, _Samples):
+                q, es = m.quantiles_and_tvar(levels, 0.99)
+            else:
+                q, es = m.quantile(levels), m.tvar(0.99)
+            rows[name or PORTFOLIO] = [m.mean(), m.sd(), *q, es, m.p_any]
         frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(SUMMARY_COLUMNS))
         frame.index.name = "scenario"
         return frame
@@ -372,7 +394,7 @@ class SimulationResult(_ResultBase):
         start: int,
         stop: int,
         losses: FloatArray,
-        counts: NDArray[np.int64],
+        counts: NDArray[np.integer[Any]],
         max_event: FloatArray,
     ) -> None:
         """Store one block's years (called by the engine)."""
@@ -383,7 +405,7 @@ class SimulationResult(_ResultBase):
             self._counts = self._counts.astype(np.uint64 if top > 2**32 - 1 else np.uint32)
         self._counts[:, start:stop] = counts
         self.annual_loss[start:stop] = losses.sum(axis=0)
-        self.max_event[start:stop] = max_event.max(axis=0) if len(max_event) else 0.0
+        self.max_event[start:stop] = max_event
         self._any_event[start:stop] = (counts > 0).any(axis=0)
 
     def finish(self) -> SimulationResult:
@@ -407,7 +429,7 @@ class SimulationResult(_ResultBase):
     def scenario_losses(self, scenario: str) -> FloatArray:
         """The annual losses of one scenario, as a numpy array (no copy)."""
         self._check_scenario(scenario)
-        return self._losses[self.ids.index(scenario)]
+        return np.asarray(self._losses[self.ids.index(scenario)], dtype=float)
 
     def _marginal(self, scenario: str | None) -> _Marginal:
         if scenario is None:
@@ -541,7 +563,9 @@ class SimulationResult(_ResultBase):
         portfolio = Portfolio.from_dict(manifest["portfolio"], source=str(folder))
         table = pq.read_table(folder / "years.parquet")
         ids = portfolio.ids
-        losses = np.stack([table.column(sid).to_numpy() for sid in ids]) if ids else np.empty((0, 0))
+        losses = (
+            np.stack([table.column(sid).to_numpy() for sid in ids]) if ids else np.empty((0, 0))
+        )
         counts = np.stack([table.column(f"n:{sid}").to_numpy() for sid in ids])
         result = cls(
             portfolio,

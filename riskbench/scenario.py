@@ -28,7 +28,7 @@ import yaml
 from numpy.typing import NDArray
 from pydantic import ConfigDict, Field, field_validator
 
-from riskbench.dists import Distribution, _issues_from_pydantic, dist_from_dict, init_model
+from riskbench.dists import Distribution, dist_from_dict, init_model
 from riskbench.errors import Issue, ScenarioError, ValidationError
 
 __all__ = ["CATEGORIES", "Assumption", "Insurance", "Layer", "Portfolio", "Scenario"]
@@ -168,8 +168,9 @@ class Scenario(_Model):
                 data[key] = _parse_dist(data[key], key, key, issues)
         # A distribution that failed is already reported: check the other fields with
         # a placeholder in its place, so that every problem is reported at once.
-        trial = {k: _PLACEHOLDERS[k] if v is None and k in _PLACEHOLDERS else v
-                 for k, v in data.items()}
+        trial = {
+            k: _PLACEHOLDERS[k] if v is None and k in _PLACEHOLDERS else v for k, v in data.items()
+        }
         try:
             init_model(self, trial)
         except ValidationError as err:
@@ -311,7 +312,8 @@ class Portfolio(_Model):
             mark = getattr(err, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
             problem = getattr(err, "problem", None) or str(err)
-            raise ScenarioError([Issue("", f"not valid YAML at {where}: {problem}")], source=source)
+            issue = Issue("", f"not valid YAML at {where}: {problem}")
+            raise ScenarioError([issue], source=source) from None
         return cls.from_dict(data, source=source)
 
     # -- views ------------------------------------------------------------------------
@@ -437,7 +439,11 @@ def _raw_ids(value: Any) -> list[str]:
         return []
     out = []
     for item in value:
-        sid = item.id if isinstance(item, Scenario) else (item.get("id") if isinstance(item, Mapping) else None)
+        sid = (
+            item.id
+            if isinstance(item, Scenario)
+            else (item.get("id") if isinstance(item, Mapping) else None)
+        )
         out.append(sid if isinstance(sid, str) else "")
     return out
 
@@ -450,7 +456,10 @@ def _check_ids(ids: Sequence[str]) -> list[Issue]:
             continue
         if sid in seen:
             issues.append(
-                Issue(f"scenarios[{i}] ({sid}).id", f"duplicate id: already used by scenarios[{seen[sid]}]")
+                Issue(
+                    f"scenarios[{i}] ({sid}).id",
+                    f"duplicate id: already used by scenarios[{seen[sid]}]",
+                )
             )
         else:
             seen[sid] = i

@@ -133,7 +133,12 @@ def tornado(
     lo, hi = quantiles
     if not 0 < lo < hi < 1:
         raise ValidationError(
-            [Issue("quantiles", f"must be (q_low, q_high) with 0 < q_low < q_high < 1, got {quantiles!r}")]
+            [
+                Issue(
+                    "quantiles",
+                    f"must be (q_low, q_high) with 0 < q_low < q_high < 1, got {quantiles!r}",
+                )
+            ]
         )
     if metric not in _METRICS:
         raise ValidationError([Issue("metric", f"must be one of {list(_METRICS)}, got {metric!r}")])
@@ -150,8 +155,11 @@ def tornado(
     total = result.annual_loss[:years]
 
     def variant_total(s: int, variant: tuple[str, str] | None) -> FloatArray:
-        own = np.concatenate([_scenario_years(plan, s, b, variant, quantiles) for b in range(n_blocks)])
-        return total - result.scenario_losses(plan.scenarios[s].id)[:years] + own
+        own = np.concatenate(
+            [_scenario_years(plan, s, b, variant, quantiles) for b in range(n_blocks)]
+        )
+        own_base = result.scenario_losses(plan.scenarios[s].id)[:years]
+        return np.asarray(total - own_base + own, dtype=float)
 
     rows = []
     for s, scenario in enumerate(plan.scenarios):

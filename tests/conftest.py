@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
 import riskbench as rb
-
 from helpers import EXAMPLE_CARD, ROOT
 
 settings.register_profile(

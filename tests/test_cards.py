@@ -55,7 +55,9 @@ def card(**changes: Any) -> dict[str, Any]:
 
 def write(tmp_path: Path, data: Any, name: str = "card.yaml") -> Path:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False) if name.endswith(".yaml") else json.dumps(data))
+    path.write_text(
+        yaml.safe_dump(data, sort_keys=False) if name.endswith(".yaml") else json.dumps(data)
+    )
     return path
 
 
@@ -69,7 +71,14 @@ def test_example_register_loads_and_is_realistic(example_portfolio: rb.Portfolio
     p = example_portfolio
     assert len(p) >= 12
     categories = {s.category for s in p.scenarios}
-    assert {"cyber", "supply-chain", "operational", "financial", "regulatory", "climate"} <= categories
+    assert {
+        "cyber",
+        "supply-chain",
+        "operational",
+        "financial",
+        "regulatory",
+        "climate",
+    } <= categories
     for s in p.scenarios:
         assert s.narrative.strip(), s.id
         assert s.assumptions, s.id
@@ -109,7 +118,10 @@ def test_the_issue_example_message(tmp_path: Path) -> None:
     assert issues_of(tmp_path, data) == [
         "scenarios[2] (ransomware-erp).severity.high: must be greater than low (250000), got 100000"
     ]
-    with pytest.raises(rb.ScenarioError, match=r"^card\.yaml: scenarios\[2\] \(ransomware-erp\)\.severity\.high: must be greater than low \(250000\)"):
+    with pytest.raises(
+        rb.ScenarioError,
+        match=r"^card\.yaml: scenarios\[2\] \(ransomware-erp\)\.severity\.high: must be greater than low \(250000\)",
+    ):
         rb.load_portfolio(tmp_path / "card.yaml")
 
 
@@ -132,7 +144,10 @@ def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
     data2 = card()
     data2["correlation"] = [["flood", "nowhere", 1.5], ["flood", "flood", 0.2]]
     found2 = issues_of(tmp_path, data2)
-    assert "correlation[0]: unknown scenario id 'nowhere'; known ids: ['data-breach', 'flood', 'ransomware-erp']" in found2
+    assert (
+        "correlation[0]: unknown scenario id 'nowhere'; known ids: ['data-breach', 'flood', 'ransomware-erp']"
+        in found2
+    )
     assert "correlation[0]: rho must lie in [-1, 1], got 1.5" in found2
     assert "correlation[1]: a scenario cannot be correlated with itself ('flood')" in found2
 
@@ -140,22 +155,69 @@ def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda c: c["scenarios"].append(copy.deepcopy(c["scenarios"][0])), "scenarios[3] (data-breach).id: duplicate id: already used by scenarios[0]"),
-        (lambda c: c["scenarios"][0].update(severity={"dist": "gumbel", "mu": 1}), "scenarios[0] (data-breach).severity.dist: unknown distribution 'gumbel'; allowed: bernoulli, beta"),
-        (lambda c: c["correlation"].append(["flood", "ghost", 0.1]), "correlation[1]: unknown scenario id 'ghost'"),
-        (lambda c: c["correlation"].append(["flood", "data-breach", -1.2]), "correlation[1]: rho must lie in [-1, 1], got -1.2"),
-        (lambda c: c["correlation"].append(["ransomware-erp", "data-breach", 0.1]), "correlation[1]: pair (ransomware-erp, data-breach) already given in correlation[0]"),
-        (lambda c: c["correlation"].append(["flood", "data-breach"]), "correlation[1]: must be [id_a, id_b, rho]"),
-        (lambda c: c["scenarios"][1]["frequency"].update(p=float("nan")), "scenarios[1] (flood).frequency.p: must be a finite number, got nan"),
-        (lambda c: c["scenarios"][0]["frequency"].update(rate=-1), "scenarios[0] (data-breach).frequency.rate: must be >= 0 (events per year), got -1"),
-        (lambda c: c["scenarios"][1]["severity"].update(mode=50000000), "scenarios[1] (flood).severity.mode: must lie in [low, high] = [1000000, 20000000], got 50000000"),
+        (
+            lambda c: c["scenarios"].append(copy.deepcopy(c["scenarios"][0])),
+            "scenarios[3] (data-breach).id: duplicate id: already used by scenarios[0]",
+        ),
+        (
+            lambda c: c["scenarios"][0].update(severity={"dist": "gumbel", "mu": 1}),
+            "scenarios[0] (data-breach).severity.dist: unknown distribution 'gumbel'; allowed: bernoulli, beta",
+        ),
+        (
+            lambda c: c["correlation"].append(["flood", "ghost", 0.1]),
+            "correlation[1]: unknown scenario id 'ghost'",
+        ),
+        (
+            lambda c: c["correlation"].append(["flood", "data-breach", -1.2]),
+            "correlation[1]: rho must lie in [-1, 1], got -1.2",
+        ),
+        (
+            lambda c: c["correlation"].append(["ransomware-erp", "data-breach", 0.1]),
+            "correlation[1]: pair (ransomware-erp, data-breach) already given in correlation[0]",
+        ),
+        (
+            lambda c: c["correlation"].append(["flood", "data-breach"]),
+            "correlation[1]: must be [id_a, id_b, rho]",
+        ),
+        (
+            lambda c: c["scenarios"][1]["frequency"].update(p=float("nan")),
+            "scenarios[1] (flood).frequency.p: must be a finite number, got nan",
+        ),
+        (
+            lambda c: c["scenarios"][0]["frequency"].update(rate=-1),
+            "scenarios[0] (data-breach).frequency.rate: must be >= 0 (events per year), got -1",
+        ),
+        (
+            lambda c: c["scenarios"][1]["severity"].update(mode=50000000),
+            "scenarios[1] (flood).severity.mode: must lie in [low, high] = [1000000, 20000000], got 50000000",
+        ),
         (lambda c: c["scenarios"][0].pop("title"), "scenarios[0] (data-breach).title: is required"),
-        (lambda c: c["scenarios"][0].update(id="Data Breach"), "scenarios[0] (Data Breach).id: must be 1-80 lower-case letters"),
-        (lambda c: c["scenarios"][0].update(colour="red"), "scenarios[0] (data-breach).colour: is not a known key"),
-        (lambda c: c["scenarios"][0].update(severity={"dist": "poisson", "rate": 1}), "scenarios[0] (data-breach).severity: must be a loss distribution"),
-        (lambda c: c["scenarios"][0].update(frequency={"dist": "lognormal", "mu": 1, "sigma": 1}), "scenarios[0] (data-breach).frequency: must be a count distribution"),
-        (lambda c: c["scenarios"][0].update(severity={"dist": "normal", "mean": 100, "sd": 100}), "scenarios[0] (data-breach).severity: losses must be non-negative"),
-        (lambda c: c["scenarios"][2]["insurance"]["per_event"].update(limit=-5), "scenarios[2] (ransomware-erp).insurance.per_event.limit: Input should be greater than 0"),
+        (
+            lambda c: c["scenarios"][0].update(id="Data Breach"),
+            "scenarios[0] (Data Breach).id: must be 1-80 lower-case letters",
+        ),
+        (
+            lambda c: c["scenarios"][0].update(colour="red"),
+            "scenarios[0] (data-breach).colour: is not a known key",
+        ),
+        (
+            lambda c: c["scenarios"][0].update(severity={"dist": "poisson", "rate": 1}),
+            "scenarios[0] (data-breach).severity: must be a loss distribution",
+        ),
+        (
+            lambda c: c["scenarios"][0].update(
+                frequency={"dist": "lognormal", "mu": 1, "sigma": 1}
+            ),
+            "scenarios[0] (data-breach).frequency: must be a count distribution",
+        ),
+        (
+            lambda c: c["scenarios"][0].update(severity={"dist": "normal", "mean": 100, "sd": 100}),
+            "scenarios[0] (data-breach).severity: losses must be non-negative",
+        ),
+        (
+            lambda c: c["scenarios"][2]["insurance"]["per_event"].update(limit=-5),
+            "scenarios[2] (ransomware-erp).insurance.per_event.limit: Input should be greater than 0",
+        ),
         (lambda c: c.update(currency="euro"), "currency: String should match pattern"),
         (lambda c: c.update(scenarios=[]), "scenarios: must be a non-empty list of scenarios"),
         (lambda c: c.update(owner="me"), "owner: is not a known key"),
@@ -173,7 +235,9 @@ def test_file_level_errors(tmp_path: Path) -> None:
         rb.load_portfolio(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("scenarios:\n  - id: a\n    title: [unclosed\n")
-    with pytest.raises(rb.ScenarioError, match=r"bad\.yaml: not valid YAML at line \d+, column \d+"):
+    with pytest.raises(
+        rb.ScenarioError, match=r"bad\.yaml: not valid YAML at line \d+, column \d+"
+    ):
         rb.load_portfolio(bad)
     bad_json = tmp_path / "bad.json"
     bad_json.write_text('{"scenarios": [}')

@@ -40,15 +40,20 @@ def test_lognormal_moments_match_scipy_and_samples() -> None:
     assert x.mean() == pytest.approx(d.mean(), rel=4 * d.sd() / d.mean() / math.sqrt(RNG_N))
 
 
-@pytest.mark.parametrize(("low", "mode", "high", "gamma"), [(0, 10, 50, 4), (100, 200, 600, 4), (1, 2, 9, 6)])
-def test_pert_mean_is_the_modified_pert_formula(low: float, mode: float, high: float, gamma: float) -> None:
+@pytest.mark.parametrize(
+    ("low", "mode", "high", "gamma"), [(0, 10, 50, 4), (100, 200, 600, 4), (1, 2, 9, 6)]
+)
+def test_pert_mean_is_the_modified_pert_formula(
+    low: float, mode: float, high: float, gamma: float
+) -> None:
     d = rb.PERT(low, mode, high, gamma=gamma)
     expected = (low + gamma * mode + high) / (gamma + 2)
     assert d.mean() == pytest.approx(expected, rel=1e-12)
     # The mean of the underlying scaled Beta equals the formula (not just our method).
     assert d._frozen.mean() == pytest.approx(expected, rel=1e-12)
     x = d.sample(RNG_N, _rng(1))
-    assert x.min() >= low and x.max() <= high
+    assert x.min() >= low
+    assert x.max() <= high
     assert x.mean() == pytest.approx(expected, abs=5 * d.sd() / math.sqrt(RNG_N))
 
 
@@ -62,7 +67,8 @@ def test_pert_mode_is_the_density_peak() -> None:
 def test_triangular_uniform_normal_beta_gamma_means() -> None:
     assert rb.Triangular(0, 3, 9).mean() == pytest.approx(4.0)
     assert rb.Uniform(2, 6).mean() == 4.0
-    assert rb.Normal(5, 2).mean() == 5.0 and rb.Normal(5, 2).var() == 4.0
+    assert rb.Normal(5, 2).mean() == 5.0
+    assert rb.Normal(5, 2).var() == 4.0
     assert rb.Beta(2, 6).mean() == pytest.approx(0.25)
     assert rb.Gamma(9, 5).mean() == pytest.approx(1.8)
     assert rb.Gamma(9, 5).var() == pytest.approx(9 / 25)
@@ -109,7 +115,8 @@ def test_negative_binomial_matches_scipy() -> None:
     assert d.mean() == pytest.approx(stats.nbinom(2, 0.6).mean())
     np.testing.assert_allclose(d.cdf(np.arange(6)), stats.nbinom(2, 0.6).cdf(np.arange(6)))
     e = rb.NegativeBinomial.from_mean_dispersion(3.0, 2.0)
-    assert e.mean() == pytest.approx(3.0) and e.var() == pytest.approx(3 + 9 / 2)
+    assert e.mean() == pytest.approx(3.0)
+    assert e.var() == pytest.approx(3 + 9 / 2)
 
 
 def test_empirical_and_mixture_and_constant() -> None:
@@ -152,27 +159,65 @@ def test_quantiles_are_monotone(d: rb.Distribution, qs: list[float]) -> None:
 @pytest.mark.parametrize(
     ("card", "loc", "needle"),
     [
-        ({"dist": "lognormal", "low": 5, "high": 1}, "x.high", "must be greater than low (5), got 1"),
-        ({"dist": "lognormal", "low": 1, "high": 5, "conf": 90}, "x.conf", "strictly between 0 and 1"),
-        ({"dist": "lognormal", "low": 1, "high": 5, "conf": 0}, "x.conf", "strictly between 0 and 1"),
-        ({"dist": "pert", "low": 1, "mode": 9, "high": 5}, "x.mode", "must lie in [low, high] = [1, 5], got 9"),
-        ({"dist": "pert", "low": 5, "mode": 5, "high": 5}, "x.high", "must be greater than low (5)"),
+        (
+            {"dist": "lognormal", "low": 5, "high": 1},
+            "x.high",
+            "must be greater than low (5), got 1",
+        ),
+        (
+            {"dist": "lognormal", "low": 1, "high": 5, "conf": 90},
+            "x.conf",
+            "strictly between 0 and 1",
+        ),
+        (
+            {"dist": "lognormal", "low": 1, "high": 5, "conf": 0},
+            "x.conf",
+            "strictly between 0 and 1",
+        ),
+        (
+            {"dist": "pert", "low": 1, "mode": 9, "high": 5},
+            "x.mode",
+            "must lie in [low, high] = [1, 5], got 9",
+        ),
+        (
+            {"dist": "pert", "low": 5, "mode": 5, "high": 5},
+            "x.high",
+            "must be greater than low (5)",
+        ),
         ({"dist": "triangular", "low": 0, "mode": -1, "high": 5}, "x.mode", "got -1"),
         ({"dist": "uniform", "low": 3, "high": 3}, "x.high", "must be greater than low (3)"),
         ({"dist": "poisson", "rate": -0.5}, "x.rate", "must be >= 0 (events per year), got -0.5"),
         ({"dist": "bernoulli", "p": 5}, "x.p", "a fraction, 0.05 not 5"),
-        ({"dist": "normal", "mean": float("nan"), "sd": 1}, "x.mean", "must be a finite number, got nan"),
+        (
+            {"dist": "normal", "mean": float("nan"), "sd": 1},
+            "x.mean",
+            "must be a finite number, got nan",
+        ),
         ({"dist": "normal", "mean": 0, "sd": 0}, "x.sd", "greater than 0"),
         ({"dist": "beta", "a": -1, "b": 1}, "x.a", "greater than 0"),
         ({"dist": "empirical", "values": []}, "x.values", "at least 1"),
         ({"dist": "empirical", "values": [1, float("inf")]}, "x.values[1]", "finite"),
         (
-            {"dist": "mixture", "components": [[0.5, {"dist": "constant", "value": 1}], [0.4, {"dist": "constant", "value": 2}]]},
+            {
+                "dist": "mixture",
+                "components": [
+                    [0.5, {"dist": "constant", "value": 1}],
+                    [0.4, {"dist": "constant", "value": 2}],
+                ],
+            },
             "x.components",
             "weights must sum to 1, got [0.5, 0.4]",
         ),
-        ({"dist": "lognorma", "mu": 1, "sigma": 1}, "x.dist", "unknown distribution 'lognorma'; allowed: bernoulli"),
-        ({"dist": "pert", "low": 1, "mode": 2, "high": 3, "gama": 3}, "x.gama", "is not a known key"),
+        (
+            {"dist": "lognorma", "mu": 1, "sigma": 1},
+            "x.dist",
+            "unknown distribution 'lognorma'; allowed: bernoulli",
+        ),
+        (
+            {"dist": "pert", "low": 1, "mode": 2, "high": 3, "gama": 3},
+            "x.gama",
+            "is not a known key",
+        ),
         ({"dist": "lognormal", "mu": 1}, "x", "give both mu and sigma"),
         ({"dist": "lognormal", "mu": 1, "sigma": 1, "low": 3}, "x", "not both"),
     ],
@@ -203,7 +248,13 @@ def test_card_form_round_trips_exactly() -> None:
         {"dist": "pert", "low": 1, "mode": 2, "high": 9},
         {"dist": "pert", "low": 1, "mode": 2, "high": 9, "gamma": 6},
         {"dist": "poisson", "rate": {"dist": "gamma", "shape": 2, "rate": 1}},
-        {"dist": "mixture", "components": [[0.9, {"dist": "constant", "value": 1}], [0.1, {"dist": "uniform", "low": 0, "high": 4}]]},
+        {
+            "dist": "mixture",
+            "components": [
+                [0.9, {"dist": "constant", "value": 1}],
+                [0.1, {"dist": "uniform", "low": 0, "high": 4}],
+            ],
+        },
         {"dist": "normal", "mean": 5, "sd": 1},
         {"dist": "empirical", "values": [1, 2, 3]},
     ]
