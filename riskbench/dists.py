@@ -25,6 +25,7 @@ dtype('int64')
 from __future__ import annotations
 
 import contextvars
+import functools
 import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
@@ -329,7 +330,11 @@ class LogNormal(_ScipyBacked):
 
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         mu, sigma = self._params
-        return rng.lognormal(mu, sigma, n)
+        # Standard normals then one vectorised exp: ~1.5x faster than rng.lognormal.
+        z = rng.standard_normal(n)
+        z *= sigma
+        z += mu
+        return np.exp(z, out=z)
 
     def mean(self) -> float:
         mu, sigma = self._params
@@ -778,6 +783,34 @@ class Frequency(Distribution):
         return np.searchsorted(table, qs - 1e-12, side="left").astype(float)
 
 
+_MAX_TABLE = 1 << 20
+
+
+@functools.lru_cache(maxsize=256)
+def _count_table(family: str, params: tuple[float, ...]) -> FloatArray | None:
+    """The cdf of a count distribution at 0, 1, 2, ..., ending at exactly 1.
+
+    Counts are drawn by inverse transform from this table: one uniform and a
+    binary search per year, about twice as fast as ``Generator.poisson``, and
+    monotone in the rate for the same uniforms (common random numbers). ``None``
+    when the table would be too long (very high rates), to fall back on numpy.
+    """
+    frozen = stats.poisson(*params) if family == "poisson" else stats.nbinom(*params)
+    mean, sd = float(frozen.mean()), float(frozen.std())
+    top = int(mean + 40 * sd + 40)
+    if top > _MAX_TABLE:
+        return None
+    table = np.asarray(frozen.cdf(np.arange(top + 1)), dtype=float)
+    table[-1] = 1.0  # what lies beyond (< 1e-300) joins the last count
+    table.flags.writeable = False
+    return table
+
+
+def _inverse_counts(table: FloatArray, rng: np.random.Generator, n: int) -> IntArray:
+    # The count is the number of cdf values <= u: the smallest k with F(k) > u.
+    return np.searchsorted(table, rng.random(n), side="right").astype(np.int64)
+
+
 class Poisson(Frequency):
     """Poisson number of events a year; ``rate`` is a number or itself a distribution.
 
@@ -818,7 +851,10 @@ class Poisson(Frequency):
     def sample(self, n: int, rng: np.random.Generator) -> IntArray:
         if isinstance(self.rate, Distribution):
             return rng.poisson(self.rate.sample(n, rng))
-        return rng.poisson(self.rate, n)
+        table = _count_table("poisson", (float(self.rate),))
+        if table is None:
+            return rng.poisson(self.rate, n)
+        return _inverse_counts(table, rng, n)
 
     def mean(self) -> float:
         return self.rate.mean() if isinstance(self.rate, Distribution) else float(self.rate)
@@ -913,7 +949,10 @@ class NegativeBinomial(Frequency):
         return cls(r=dispersion, p=dispersion / (dispersion + mean))
 
     def sample(self, n: int, rng: np.random.Generator) -> IntArray:
-        return rng.negative_binomial(self.r, self.p, n)
+        table = _count_table("nbinom", (float(self.r), float(self.p)))
+        if table is None:
+            return rng.negative_binomial(self.r, self.p, n)
+        return _inverse_counts(table, rng, n)
 
     def mean(self) -> float:
         return self.r * (1 - self.p) / self.p

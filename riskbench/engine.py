@@ -126,16 +126,29 @@ def make_plan(
     )
 
 
-def per_year(
-    values: FloatArray, counts: IntArray, op: np.ufunc = np.add, *, fill: float = 0.0
-) -> FloatArray:
+class Years:
+    """Groups consecutive event values into years: ``counts[i]`` values for year ``i``.
+
+    The index work is done once and shared by every reduction over the same events.
+    """
+
+    def __init__(self, counts: IntArray, n_events: int):
+        self.size = counts.size
+        self.empty = n_events == 0
+        self.nonzero = counts > 0
+        self.starts = (np.cumsum(counts) - counts)[self.nonzero]
+
+    def reduce(self, values: FloatArray, op: np.ufunc = np.add) -> FloatArray:
+        """``op`` over each year's values (0 for a year without events)."""
+        out = np.zeros(self.size)
+        if not self.empty:
+            out[self.nonzero] = op.reduceat(values, self.starts)
+        return out
+
+
+def per_year(values: FloatArray, counts: IntArray, op: np.ufunc = np.add) -> FloatArray:
     """Reduce consecutive runs of ``values`` (``counts[i]`` for year ``i``) with ``op``."""
-    out = np.full(counts.size, fill)
-    if values.size:
-        nonzero = counts > 0
-        starts = np.cumsum(counts) - counts
-        out[nonzero] = op.reduceat(values, starts[nonzero])
-    return out
+    return Years(counts, values.size).reduce(values, op)
 
 
 def scenario_year_losses(
@@ -156,21 +169,22 @@ def scenario_year_losses(
     annual_layer: Layer | None = ins.annual if ins else None
     if scenario.severity.support_min < 0:
         np.maximum(events, 0.0, out=events)
+    years = Years(counts, events.size)
     if basis == "gross" or (per_event is None and annual_layer is None):
         if basis == "ceded":
             zeros = np.zeros(counts.size)
             return zeros, zeros.copy()
-        return per_year(events, counts), per_year(events, counts, np.maximum)
+        return years.reduce(events), years.reduce(events, np.maximum)
     recovered = per_event.recovery(events) if per_event is not None else events
-    paid = per_year(recovered, counts)
+    paid = years.reduce(recovered)
     if annual_layer is not None:
         paid = annual_layer.recovery(paid)
     # The largest single event is judged after the per-event layer only: an
     # aggregate cover does not belong to any one event.
     per_event_amount = recovered if per_event is not None else np.zeros_like(events)
     if basis == "ceded":
-        return paid, per_year(per_event_amount, counts, np.maximum)
-    return per_year(events, counts) - paid, per_year(events - per_event_amount, counts, np.maximum)
+        return paid, years.reduce(per_event_amount, np.maximum)
+    return years.reduce(events) - paid, years.reduce(events - per_event_amount, np.maximum)
 
 
 def simulate_block(plan: Plan, b: int) -> Block:

@@ -404,9 +404,13 @@ class SimulationResult(_ResultBase):
             # Counts are kept in 16 bits while they fit (memory); widen when not.
             self._counts = self._counts.astype(np.uint64 if top > 2**32 - 1 else np.uint32)
         self._counts[:, start:stop] = counts
-        self.annual_loss[start:stop] = losses.sum(axis=0)
+        if len(losses) == 1:
+            self.annual_loss[start:stop] = losses[0]
+            np.greater(counts[0], 0, out=self._any_event[start:stop])
+        else:
+            np.sum(losses, axis=0, out=self.annual_loss[start:stop])
+            np.any(counts > 0, axis=0, out=self._any_event[start:stop])
         self.max_event[start:stop] = max_event
-        self._any_event[start:stop] = (counts > 0).any(axis=0)
 
     def finish(self) -> SimulationResult:
         return self
