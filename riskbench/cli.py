@@ -27,7 +27,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from riskbench.errors import Issue, RiskbenchError, RiskbenchWarning, ValidationError
+from riskbench.errors import (
+    Issue,
+    MissingDependencyError,
+    RiskbenchError,
+    RiskbenchWarning,
+    ValidationError,
+)
 
 __all__ = ["main"]
 
@@ -282,8 +288,11 @@ def _exact_manifest(result: Any) -> dict[str, Any]:
 
 def _write_outputs(result: Any, summary: Any, folder: Path, args: argparse.Namespace) -> list[str]:
     """Write every output file of a run into ``folder``; returns their names."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingDependencyError("matplotlib", "cli", purpose="The charts of a run") from None
 
     from riskbench.plotting import exceedance_chart, tornado_chart
     from riskbench.results import SimulationResult

@@ -691,18 +691,47 @@ class Mixture(Distribution):
         return sum((w * d.cdf(arr) for w, d in self.components), np.zeros_like(arr))
 
     def ppf(self, q: ArrayLike) -> FloatArray:
-        qs = _check_q(q)
-        lo = np.min([d.ppf(qs) for _, d in self.components], axis=0)
-        hi = np.max([d.ppf(qs) for _, d in self.components], axis=0)
-        # Bisection between the components' quantiles, which bracket the mixture's.
-        for _ in range(200):
-            mid = (lo + hi) / 2
-            below = self.cdf(mid) < qs
-            lo = np.where(below, mid, lo)
-            hi = np.where(below, hi, mid)
-            if np.all((hi - lo) <= 1e-12 * np.maximum(1.0, np.abs(hi))):
+        qs = np.atleast_1d(_check_q(q))
+        # A cdf table on a grid of the components' quantiles brackets each answer;
+        # regula falsi (Illinois) then closes the bracket in a few cdf evaluations,
+        # and plain bisection finishes whatever it leaves (atoms, flat stretches).
+        levels = np.concatenate([[1e-12], np.linspace(0.0, 1.0, 1025)[1:-1], [1 - 1e-12]])
+        grid = np.unique(np.concatenate([d.ppf(levels) for _, d in self.components]))
+        grid_cdf = self.cdf(grid)
+        idx = np.searchsorted(grid_cdf, qs, side="left")
+        lo = np.where(idx > 0, grid[np.clip(idx - 1, 0, grid.size - 1)], -np.inf)
+        hi = np.where(idx < grid.size, grid[np.clip(idx, 0, grid.size - 1)], np.inf)
+        outside = ~np.isfinite(lo) | ~np.isfinite(hi)
+        if outside.any():
+            comp = np.array([d.ppf(qs[outside]) for _, d in self.components])
+            lo[outside] = np.minimum(
+                comp.min(axis=0), np.where(np.isfinite(lo[outside]), lo[outside], np.inf)
+            )
+            hi[outside] = np.maximum(
+                comp.max(axis=0), np.where(np.isfinite(hi[outside]), hi[outside], -np.inf)
+            )
+        f_lo = self.cdf(lo) - qs
+        f_hi = self.cdf(hi) - qs
+        for step in range(100):
+            width = hi - lo
+            open_ = width > 1e-11 * np.maximum(1.0, np.abs(hi))
+            if not open_.any():
                 break
-        return np.asarray(hi, dtype=float)
+            denom = f_hi - f_lo
+            secant = np.where(denom > 0, lo - f_lo * width / np.where(denom > 0, denom, 1.0), lo)
+            use_secant = step < 12
+            mid = np.where(use_secant & (secant > lo) & (secant < hi), secant, lo + width / 2)
+            f_mid = self.cdf(mid) - qs
+            below = f_mid < 0
+            # Illinois: halve the stale end's value so the bracket keeps shrinking.
+            f_hi = np.where(open_ & below, f_hi / 2, f_hi)
+            f_lo = np.where(open_ & ~below, f_lo / 2, f_lo)
+            lo = np.where(open_ & below, mid, lo)
+            f_lo = np.where(open_ & below, f_mid, f_lo)
+            hi = np.where(open_ & ~below, mid, hi)
+            f_hi = np.where(open_ & ~below, f_mid, f_hi)
+        out = np.asarray(hi, dtype=float)
+        return out if np.ndim(q) else out.reshape(np.shape(q))
 
     @property
     def support_min(self) -> float:

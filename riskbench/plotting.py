@@ -310,6 +310,7 @@ def tornado_chart(
         ax.axvline(overall, color="black", lw=1.0, ls=":")
     labels = [f"{row.scenario}: {row.input}" for row in table.itertuples()]
     ax.set_yticks(y, labels)
+    currency = currency or tornado.currency
     _money_axis(ax.xaxis, currency)
     ax.set_xlabel(f"portfolio {metric}" + (f" ({currency})" if currency else ""))
     ax.set_title(f"Tornado: swing in portfolio {metric} ({tornado.years:,} years)")

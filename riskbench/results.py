@@ -533,6 +533,9 @@ class SimulationResult(_ResultBase):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a saved result is not
         try:
             columns: dict[str, Any] = {sid: self._losses[i] for i, sid in enumerate(self.ids)}
             columns.update({f"n:{sid}": self._counts[i] for i, sid in enumerate(self.ids)})

@@ -58,12 +58,13 @@ class Tornado:
     metric: str
     quantiles: tuple[float, float]
     years: int
+    currency: str = ""
 
     def plot(self, ax: Any = None, *, top: int = 15) -> Any:
         """Horizontal bars of the ``top`` largest swings (needs the ``plots`` extra)."""
         from riskbench.plotting import tornado_chart
 
-        return tornado_chart(self, ax=ax, top=top)
+        return tornado_chart(self, ax=ax, top=top, currency=self.currency)
 
 
 def _band(u: FloatArray, side: str, quantiles: tuple[float, float]) -> FloatArray:
@@ -76,7 +77,12 @@ def _band(u: FloatArray, side: str, quantiles: tuple[float, float]) -> FloatArra
 
 
 def _scenario_years(
-    plan: Plan, s_index: int, b: int, variant: tuple[str, str] | None, q: tuple[float, float]
+    plan: Plan,
+    s_index: int,
+    b: int,
+    variant: tuple[str, str] | None,
+    q: tuple[float, float],
+    positions: NDArray[np.intp] | None,
 ) -> FloatArray:
     """Scenario ``s_index``'s annual losses in block ``b`` by inverse transform."""
     scenario: Scenario = plan.scenarios[s_index]
@@ -93,9 +99,8 @@ def _scenario_years(
         scenario.severity.ppf(_band(u_sev, side if factor == "severity" else "", q)), dtype=float
     )
     losses, _ = scenario_year_losses(scenario, counts, events, plan.basis)
-    if plan.target is not None and s_index in plan.correlated:
+    if positions is not None and s_index in plan.correlated:
         j = plan.correlated.index(s_index)
-        positions = rank_positions(n, plan.target, plan.rng(b, _CORRELATION_KEY))
         out = np.empty(n)
         out[positions[:, j]] = np.sort(losses, kind="stable")
         return out
@@ -154,9 +159,16 @@ def tornado(
     years = plan.block_bounds(n_blocks - 1)[1]
     total = result.annual_loss[:years]
 
+    # The correlated order of each block depends on the block alone: compute it once.
+    positions: list[NDArray[np.intp] | None] = [None] * n_blocks
+    if plan.target is not None:
+        for b in range(n_blocks):
+            start, stop = plan.block_bounds(b)
+            positions[b] = rank_positions(stop - start, plan.target, plan.rng(b, _CORRELATION_KEY))
+
     def variant_total(s: int, variant: tuple[str, str] | None) -> FloatArray:
         own = np.concatenate(
-            [_scenario_years(plan, s, b, variant, quantiles) for b in range(n_blocks)]
+            [_scenario_years(plan, s, b, variant, quantiles, positions[b]) for b in range(n_blocks)]
         )
         own_base = result.scenario_losses(plan.scenarios[s].id)[:years]
         return np.asarray(total - own_base + own, dtype=float)
@@ -178,4 +190,11 @@ def tornado(
     table = pd.DataFrame(rows).sort_values(f"{metric}_swing", ascending=False, key=np.abs)
     table = table.reset_index(drop=True)
     base_all = {"mean": _metric(total, "mean"), metric: _metric(total, metric)}
-    return Tornado(table=table, base=base_all, metric=metric, quantiles=(lo, hi), years=years)
+    return Tornado(
+        table=table,
+        base=base_all,
+        metric=metric,
+        quantiles=(lo, hi),
+        years=years,
+        currency=result.currency,
+    )

@@ -475,3 +475,18 @@ def test_python_dash_m_help() -> None:
     proc = run_process("--help")
     assert proc.returncode == 0
     assert "usage: riskbench" in proc.stdout
+
+
+def test_missing_matplotlib_names_the_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = tmp_path / "card.yaml"
+    card.write_text(INDEPENDENT_CARD)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    code, _, err = run_main(
+        capsys, "run", str(card), "--trials", "200", "--out", str(tmp_path / "o")
+    )
+    assert code == 1
+    assert "pip install 'riskbench[cli]'" in err
+    assert "internal error" not in err
+    assert not (tmp_path / "o").exists()
