@@ -44,7 +44,9 @@ def test_quickstart_is_stripped_and_parameterised() -> None:
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_quickstart_runs_and_matches_a_direct_simulation(tmp_path: Path) -> None:
-    trials, seed = 20_000, 1
+    # The notebook's own defaults, as a scheduler would run it; papermill still
+    # injects them through the parameters cell.
+    trials, seed = 100_000, 2026
     output = tmp_path / "quickstart.ipynb"
     # A failing cell raises PapermillExecutionError; a dead kernel raises too: no skips.
     papermill.execute_notebook(
