@@ -786,6 +786,10 @@ class Frequency(Distribution):
     def support_min(self) -> float:
         return 0.0
 
+    def max_count(self) -> float:
+        """The largest count ``sample`` can return (inf when unbounded)."""
+        return math.inf
+
     def _table(self, tail: float = 1e-13) -> FloatArray:
         """The cdf at 0, 1, 2, ... up to where it reaches ``1 - tail``."""
         hi = max(int(self._upper(tail)), 1)
@@ -837,7 +841,14 @@ def _count_table(family: str, params: tuple[float, ...]) -> FloatArray | None:
 
 def _inverse_counts(table: FloatArray, rng: np.random.Generator, n: int) -> IntArray:
     # The count is the number of cdf values <= u: the smallest k with F(k) > u.
-    return np.searchsorted(table, rng.random(n), side="right").astype(np.int64)
+    u = rng.random(n)
+    if table[0] < 0.5:
+        return np.searchsorted(table, u, side="right").astype(np.int64)
+    # Mostly quiet years (a rare scenario): search only where u passes F(0).
+    counts = np.zeros(n, dtype=np.int64)
+    hit = np.flatnonzero(u >= table[0])
+    counts[hit] = np.searchsorted(table, u[hit], side="right")
+    return counts
 
 
 class Poisson(Frequency):
@@ -876,6 +887,12 @@ class Poisson(Frequency):
         elif v < 0:
             raise _bad("must be >= 0 (events per year), got {v}", v=_fmt(v))
         return v
+
+    def max_count(self) -> float:
+        if isinstance(self.rate, Distribution):
+            return math.inf
+        table = _count_table("poisson", (float(self.rate),))
+        return math.inf if table is None else float(table.size - 1)
 
     def sample(self, n: int, rng: np.random.Generator) -> IntArray:
         if isinstance(self.rate, Distribution):
@@ -940,6 +957,9 @@ class Bernoulli(Frequency):
             raise _bad("must be a probability in [0, 1] (a fraction, 0.05 not 5), got {v}", v=v)
         return v
 
+    def max_count(self) -> float:
+        return 1.0
+
     def sample(self, n: int, rng: np.random.Generator) -> IntArray:
         return (rng.random(n) < self.p).astype(np.int64)
 
@@ -976,6 +996,10 @@ class NegativeBinomial(Frequency):
     def from_mean_dispersion(cls, mean: float, dispersion: float) -> NegativeBinomial:
         """Mean ``mean`` and variance ``mean + mean**2 / dispersion``."""
         return cls(r=dispersion, p=dispersion / (dispersion + mean))
+
+    def max_count(self) -> float:
+        table = _count_table("nbinom", (float(self.r), float(self.p)))
+        return math.inf if table is None else float(table.size - 1)
 
     def sample(self, n: int, rng: np.random.Generator) -> IntArray:
         table = _count_table("nbinom", (float(self.r), float(self.p)))

@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from riskbench.correlation import normal_scores_target, rank_positions
-from riskbench.errors import Issue, ValidationError
+from riskbench.errors import Issue, RiskbenchError, ValidationError
 from riskbench.results import ExactResult, SimulationResult
 from riskbench.scenario import Layer, Portfolio, Scenario
 
@@ -71,6 +71,10 @@ class Plan:
     basis: Basis
     correlated: tuple[int, ...]
     target: FloatArray | None
+    count_dtype: type[np.unsignedinteger[Any]] = np.uint32
+    # The largest event per year is simulated when scenarios are correlated; for an
+    # independent portfolio its distribution is exact without it (see results).
+    track_max: bool = True
 
     @property
     def n_blocks(self) -> int:
@@ -88,13 +92,47 @@ class Plan:
 
 @dataclass
 class Block:
-    """One block's simulated years: per-scenario annual losses, event counts and
-    largest event, already reordered for correlation."""
+    """One block's simulated years, already reordered for correlation."""
 
     index: int
-    losses: FloatArray  # (scenarios, years)
-    counts: NDArray[np.int32]  # (scenarios, years)
-    max_event: FloatArray  # (years,): the largest single event across scenarios
+    losses: FloatArray  # (scenarios, years): annual loss per scenario
+    counts: NDArray[np.unsignedinteger[Any]]  # (scenarios, years): events
+    annual: FloatArray  # (years,): the portfolio's annual loss
+    max_event: FloatArray | None  # (years,): the largest event across scenarios
+    any_event: NDArray[np.bool_]  # (years,): whether any scenario had an event
+
+
+class Sink:
+    """Where blocks write their years: the result's arrays, sliced per block.
+
+    Blocks own disjoint slices, so threads write into them without locks and no
+    block is copied after it is simulated.
+    """
+
+    def __init__(self, result: SimulationResult):
+        self.result = result
+
+    def block(self, b: int, start: int, stop: int) -> Block:
+        r = self.result
+        return Block(
+            index=b,
+            losses=r._losses[:, start:stop],
+            counts=r._counts[:, start:stop],
+            annual=r.annual_loss[start:stop],
+            max_event=None if r._max_event is None else r._max_event[start:stop],
+            any_event=r._any_event[start:stop],
+        )
+
+
+def _empty_block(plan: Plan, b: int, n: int) -> Block:
+    return Block(
+        index=b,
+        losses=np.empty((len(plan.scenarios), n)),
+        counts=np.empty((len(plan.scenarios), n), dtype=plan.count_dtype),
+        annual=np.empty(n),
+        max_event=np.empty(n) if plan.track_max else None,
+        any_event=np.empty(n, dtype=bool),
+    )
 
 
 def make_plan(
@@ -104,6 +142,7 @@ def make_plan(
     seed: int | None,
     basis: Basis = "net",
     block_size: int = BLOCK_SIZE,
+    track_max: bool | None = None,
 ) -> Plan:
     entropy = np.random.SeedSequence(seed).entropy
     assert isinstance(entropy, int)
@@ -115,7 +154,12 @@ def make_plan(
         sub = m[np.ix_(correlated, correlated)]
         labels = [portfolio.ids[i] for i in correlated]
         target = normal_scores_target(sub, labels=labels)
+    top = max(float(s.frequency.max_count()) for s in portfolio.scenarios)  # type: ignore[attr-defined]
+    # Counts are stored in 16 bits when no scenario can exceed that (memory).
+    count_dtype = np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32
     return Plan(
+        track_max=bool(correlated) if track_max is None else track_max,
+        count_dtype=count_dtype,
         scenarios=portfolio.scenarios,
         entropy=entropy,
         trials=trials,
@@ -132,17 +176,32 @@ class Years:
     The index work is done once and shared by every reduction over the same events.
     """
 
-    def __init__(self, counts: IntArray, n_events: int):
+    def __init__(self, counts: IntArray, n_events: int, *, compact: bool = False):
         self.size = counts.size
         self.empty = n_events == 0
         self.nonzero = counts > 0
-        self.starts = (np.cumsum(counts) - counts)[self.nonzero]
+        self.index = np.flatnonzero(self.nonzero)
+        self.starts = (np.cumsum(counts) - counts)[self.index]
+        # Compact results hold only the years with events: far less work for the
+        # rare scenarios that fill most registers. Dense when most years have events.
+        self.compact = compact and self.index.size < self.size // 3
 
     def reduce(self, values: FloatArray, op: np.ufunc = np.add) -> FloatArray:
-        """``op`` over each year's values (0 for a year without events)."""
+        """``op`` over each year's values: one per year (0 without events), or one
+        per year with events when ``compact``."""
+        if self.compact:
+            return op.reduceat(values, self.starts) if not self.empty else np.zeros(0)
         out = np.zeros(self.size)
         if not self.empty:
             out[self.nonzero] = op.reduceat(values, self.starts)
+        return out
+
+    def dense(self, values: FloatArray) -> FloatArray:
+        """Per-year values from what :meth:`reduce` gave."""
+        if not self.compact:
+            return values
+        out = np.zeros(self.size)
+        out[self.index] = values
         return out
 
 
@@ -156,7 +215,10 @@ def scenario_year_losses(
     counts: IntArray,
     events: FloatArray,
     basis: Basis,
-) -> tuple[FloatArray, FloatArray]:
+    years: Years | None = None,
+    *,
+    with_max: bool = True,
+) -> tuple[FloatArray, FloatArray | None]:
     """Annual losses and largest event per year from event counts and event losses.
 
     Insurance follows the usual policy structure: each event recovers its
@@ -169,12 +231,12 @@ def scenario_year_losses(
     annual_layer: Layer | None = ins.annual if ins else None
     if scenario.severity.support_min < 0:
         np.maximum(events, 0.0, out=events)
-    years = Years(counts, events.size)
+    years = years or Years(counts, events.size)
     if basis == "gross" or (per_event is None and annual_layer is None):
         if basis == "ceded":
-            zeros = np.zeros(counts.size)
-            return zeros, zeros.copy()
-        return years.reduce(events), years.reduce(events, np.maximum)
+            zeros = np.zeros(years.index.size if years.compact else counts.size)
+            return zeros, zeros.copy() if with_max else None
+        return years.reduce(events), years.reduce(events, np.maximum) if with_max else None
     recovered = per_event.recovery(events) if per_event is not None else events
     paid = years.reduce(recovered)
     if annual_layer is not None:
@@ -183,18 +245,22 @@ def scenario_year_losses(
     # aggregate cover does not belong to any one event.
     per_event_amount = recovered if per_event is not None else np.zeros_like(events)
     if basis == "ceded":
-        return paid, years.reduce(per_event_amount, np.maximum)
-    return years.reduce(events) - paid, years.reduce(events - per_event_amount, np.maximum)
+        return paid, years.reduce(per_event_amount, np.maximum) if with_max else None
+    biggest = years.reduce(events - per_event_amount, np.maximum) if with_max else None
+    return years.reduce(events) - paid, biggest
 
 
-def simulate_block(plan: Plan, b: int) -> Block:
-    """Simulate block ``b`` of ``plan``."""
+def simulate_block(plan: Plan, b: int, sink: Sink | None = None) -> Block:
+    """Simulate block ``b`` of ``plan``, into ``sink`` if given."""
     start, stop = plan.block_bounds(b)
     n = stop - start
-    k = len(plan.scenarios)
-    losses = np.empty((k, n))
-    counts = np.empty((k, n), dtype=np.int32)
-    max_event = np.zeros(n)
+    block = sink.block(b, start, stop) if sink else _empty_block(plan, b, n)
+    block.annual[:] = 0.0
+    block.any_event[:] = False
+    top = block.max_event
+    if top is not None:
+        top[:] = 0.0
+    limit = np.iinfo(plan.count_dtype).max
     # The correlated order depends only on the block's own scores, so each
     # scenario can be reordered as soon as it is drawn (bounded memory).
     positions = None
@@ -204,21 +270,66 @@ def simulate_block(plan: Plan, b: int) -> Block:
     for s, scenario in enumerate(plan.scenarios):
         rng = plan.rng(b, scenario_key(scenario.id))
         c = np.asarray(scenario.frequency.sample(n, rng), dtype=np.int64)
+        if n and int(c.max()) > limit:
+            raise RiskbenchError(
+                f"{scenario.id}: {int(c.max()):,} events in one year exceed what a "
+                f"result can count ({limit:,})"
+            )
         events = np.asarray(scenario.severity.sample(int(c.sum()), rng), dtype=float)
-        year, biggest = scenario_year_losses(scenario, c, events, plan.basis)
-        if positions is not None and s in column:
+        correlated = positions is not None and s in column
+        years = Years(c, events.size, compact=not correlated)
+        year, biggest = scenario_year_losses(
+            scenario, c, events, plan.basis, years, with_max=top is not None
+        )
+        if years.compact:
+            idx = years.index
+            row = block.losses[s]
+            row[:] = 0.0
+            row[idx] = year
+            block.counts[s] = c
+            block.annual[idx] += year
+            block.any_event[idx] = True
+            if top is not None and biggest is not None:
+                top[idx] = np.maximum(top[idx], biggest)
+            continue
+        if positions is not None and correlated:
             order = np.argsort(year, kind="stable")
             where = positions[:, column[s]]
             year[where] = year[order]
             c[where] = c[order]
-            biggest[where] = biggest[order]
-        losses[s] = year
-        counts[s] = c
-        np.maximum(max_event, biggest, out=max_event)
-    return Block(index=b, losses=losses, counts=counts, max_event=max_event)
+            if biggest is not None:
+                biggest[where] = biggest[order]
+        block.losses[s] = year
+        block.counts[s] = c
+        block.annual += year
+        block.any_event |= c > 0
+        if top is not None and biggest is not None:
+            np.maximum(top, biggest, out=top)
+    return block
 
 
-def run_blocks(plan: Plan, blocks: Iterable[int], *, workers: int = 1) -> Iterator[Block]:
+def largest_events(result: SimulationResult, *, workers: int = 1) -> FloatArray:
+    """The largest single event of each year of ``result``, by simulating its blocks
+    again (the same seed gives the same events)."""
+    plan = make_plan(
+        result.portfolio,
+        trials=result.trials,
+        seed=result.seed,
+        basis=result.basis,  # type: ignore[arg-type]
+        block_size=result.block_size,
+        track_max=True,
+    )
+    out = np.empty(result.trials)
+    for block in run_blocks(plan, range(plan.n_blocks), workers=workers):
+        start, stop = plan.block_bounds(block.index)
+        assert block.max_event is not None
+        out[start:stop] = block.max_event
+    return out
+
+
+def run_blocks(
+    plan: Plan, blocks: Iterable[int], *, workers: int = 1, sink: Sink | None = None
+) -> Iterator[Block]:
     """Simulate ``blocks`` on ``workers`` threads, yielding them in the given order.
 
     numpy's generators release the GIL while drawing, so threads use several cores.
@@ -227,20 +338,20 @@ def run_blocks(plan: Plan, blocks: Iterable[int], *, workers: int = 1) -> Iterat
     order = list(blocks)
     if workers <= 1:
         for b in order:
-            yield simulate_block(plan, b)
+            yield simulate_block(plan, b, sink)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[Block]] = deque()
         it = iter(order)
         for b in it:
-            pending.append(pool.submit(simulate_block, plan, b))
+            pending.append(pool.submit(simulate_block, plan, b, sink))
             if len(pending) >= workers:
                 break
         while pending:
             block = pending.popleft().result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(simulate_block, plan, nxt))
+                pending.append(pool.submit(simulate_block, plan, nxt, sink))
             yield block
 
 
@@ -348,15 +459,16 @@ def simulate(
         workers = max(1, min(os.cpu_count() or 1, plan.n_blocks))
     result = SimulationResult.allocate(
         pf,
+        track_max=plan.track_max,
         trials=plan.trials,
         seed=plan.entropy,
         basis=basis,
         block_size=block_size,
         engine_version=ENGINE_VERSION,
+        count_dtype=plan.count_dtype,
     )
-    for block in run_blocks(plan, range(plan.n_blocks), workers=workers):
-        start, stop = plan.block_bounds(block.index)
-        result.fill(start, stop, block.losses, block.counts, block.max_event)
+    for block in run_blocks(plan, range(plan.n_blocks), workers=workers, sink=Sink(result)):
+        _, stop = plan.block_bounds(block.index)
         if progress is not None:
             progress(stop, plan.trials)
     return result.finish()

@@ -313,6 +313,15 @@ def _event_cdf(s: Scenario, x: FloatArray, basis: str) -> FloatArray:
     return np.where(xs >= lim, 1.0, sev.cdf(xs + d))
 
 
+def _independent_occurrence_sf(portfolio: Portfolio, x: FloatArray, basis: str) -> FloatArray:
+    """P(largest event > x) for independent scenarios: 1 - prod_s E[F_s(x)^N_s]."""
+    cdf = np.ones_like(np.asarray(x, dtype=float))
+    for s in portfolio.scenarios:
+        f = _event_cdf(s, x, basis)
+        cdf = cdf * np.real(s.frequency.pgf(f.astype(complex)))  # type: ignore[attr-defined]
+    return np.asarray(np.clip(1.0 - cdf, 0.0, 1.0), dtype=float)
+
+
 # ------------------------------------------------------------------ Monte Carlo result
 class SimulationResult(_ResultBase):
     """The simulated years of a Monte Carlo run.
@@ -340,7 +349,7 @@ class SimulationResult(_ResultBase):
         losses: FloatArray,
         counts: NDArray[np.unsignedinteger[Any]],
         annual_loss: FloatArray,
-        max_event: FloatArray,
+        max_event: FloatArray | None,
         any_event: NDArray[np.bool_],
         trials: int,
         seed: int,
@@ -353,7 +362,7 @@ class SimulationResult(_ResultBase):
         self._losses = losses  # (scenarios, years), C order: each scenario contiguous
         self._counts = counts
         self.annual_loss = annual_loss
-        self.max_event = max_event
+        self._max_event = max_event
         self._any_event = any_event
         self.trials = trials
         self.seed = seed
@@ -373,14 +382,17 @@ class SimulationResult(_ResultBase):
         basis: str,
         block_size: int,
         engine_version: str,
+        count_dtype: type[np.unsignedinteger[Any]] = np.uint32,
+        track_max: bool = True,
     ) -> SimulationResult:
+        """Empty arrays for the engine to fill, block by block."""
         k = len(portfolio.scenarios)
         return cls(
             portfolio,
             losses=np.empty((k, trials)),
-            counts=np.zeros((k, trials), dtype=np.uint16),
+            counts=np.empty((k, trials), dtype=count_dtype),
             annual_loss=np.empty(trials),
-            max_event=np.empty(trials),
+            max_event=np.empty(trials) if track_max else None,
             any_event=np.empty(trials, dtype=bool),
             trials=trials,
             seed=seed,
@@ -388,29 +400,6 @@ class SimulationResult(_ResultBase):
             block_size=block_size,
             engine_version=engine_version,
         )
-
-    def fill(
-        self,
-        start: int,
-        stop: int,
-        losses: FloatArray,
-        counts: NDArray[np.integer[Any]],
-        max_event: FloatArray,
-    ) -> None:
-        """Store one block's years (called by the engine)."""
-        self._losses[:, start:stop] = losses
-        top = int(counts.max()) if counts.size else 0
-        if top > np.iinfo(self._counts.dtype).max:
-            # Counts are kept in 16 bits while they fit (memory); widen when not.
-            self._counts = self._counts.astype(np.uint64 if top > 2**32 - 1 else np.uint32)
-        self._counts[:, start:stop] = counts
-        if len(losses) == 1:
-            self.annual_loss[start:stop] = losses[0]
-            np.greater(counts[0], 0, out=self._any_event[start:stop])
-        else:
-            np.sum(losses, axis=0, out=self.annual_loss[start:stop])
-            np.any(counts > 0, axis=0, out=self._any_event[start:stop])
-        self.max_event[start:stop] = max_event
 
     def finish(self) -> SimulationResult:
         return self
@@ -441,7 +430,23 @@ class SimulationResult(_ResultBase):
         i = self.ids.index(scenario)
         return _Samples(self._losses[i], float((self._counts[i] > 0).mean()))
 
+    @property
+    def max_event(self) -> FloatArray:
+        """The largest single event loss of each simulated year, across scenarios.
+
+        Simulated with the run when scenarios are correlated; for an independent
+        portfolio it is simulated again from the same seed on first use (the run
+        itself does not need it: its occurrence probabilities are exact).
+        """
+        if self._max_event is None:
+            from riskbench.engine import largest_events
+
+            self._max_event = largest_events(self, workers=os.cpu_count() or 1)
+        return self._max_event
+
     def _portfolio_occurrence_sf(self, x: FloatArray) -> FloatArray:
+        if not any(rho for *_, rho in self.portfolio.correlation):
+            return _independent_occurrence_sf(self.portfolio, x, self.basis)
         return _Samples(self.max_event, 0.0).sf(x)
 
     def occurrence_curve(self, *, points: int = 200) -> pd.DataFrame:
@@ -540,7 +545,8 @@ class SimulationResult(_ResultBase):
             columns: dict[str, Any] = {sid: self._losses[i] for i, sid in enumerate(self.ids)}
             columns.update({f"n:{sid}": self._counts[i] for i, sid in enumerate(self.ids)})
             columns["__portfolio__"] = self.annual_loss
-            columns["__max_event__"] = self.max_event
+            if self._max_event is not None:
+                columns["__max_event__"] = self._max_event
             columns["__any_event__"] = self._any_event
             table = pa.table(columns)
             pq.write_table(table, tmp / "years.parquet", compression="zstd")
@@ -579,7 +585,11 @@ class SimulationResult(_ResultBase):
             losses=np.ascontiguousarray(losses, dtype=float),
             counts=np.ascontiguousarray(counts),
             annual_loss=table.column("__portfolio__").to_numpy().copy(),
-            max_event=table.column("__max_event__").to_numpy().copy(),
+            max_event=(
+                table.column("__max_event__").to_numpy().copy()
+                if "__max_event__" in table.column_names
+                else None
+            ),
             any_event=table.column("__any_event__").to_numpy(zero_copy_only=False).copy(),
             trials=int(manifest["trials"]),
             seed=int(manifest["seed"]),
@@ -685,11 +695,7 @@ class ExactResult(_ResultBase):
         return self._scen[self.ids.index(scenario)]
 
     def _portfolio_occurrence_sf(self, x: FloatArray) -> FloatArray:
-        cdf = np.ones_like(np.asarray(x, dtype=float))
-        for s in self.portfolio.scenarios:
-            f = _event_cdf(s, x, self.basis)
-            cdf = cdf * np.real(s.frequency.pgf(f.astype(complex)))  # type: ignore[attr-defined]
-        return np.clip(1.0 - cdf, 0.0, 1.0)
+        return _independent_occurrence_sf(self.portfolio, x, self.basis)
 
     @property
     def losses(self) -> pd.DataFrame:

@@ -120,3 +120,24 @@ def test_occurrence_probability_is_exact_for_a_scenario() -> None:
         assert abs(mc.occurrence_prob(x) - exact) < 5 * se
     curve = mc.occurrence_curve()
     assert curve["probability"].is_monotonic_decreasing
+
+
+def test_portfolio_occurrence_exact_when_independent_and_simulated_when_correlated() -> None:
+    a = scenario("a", rb.Poisson(rate=1.5), rb.LogNormal.from_ci(1e4, 1e6))
+    b = scenario("b", rb.Bernoulli(p=0.2), rb.PERT(5e4, 2e5, 3e6))
+    indep = rb.simulate(rb.Portfolio([a, b]), trials=200_000, seed=8, workers=2)
+    assert indep._max_event is None  # not needed for the run itself
+    for x in (1e5, 1e6, 2.5e6):
+        # exact: P(max <= x) = E[F_a(x)^N_a] * E[F_b(x)^N_b]
+        fa, fb = float(a.severity.cdf(x)), float(b.severity.cdf(x))
+        exact = 1 - math.exp(-1.5 * (1 - fa)) * (1 - 0.2 + 0.2 * fb)
+        assert indep.occurrence_prob(x) == pytest.approx(exact, rel=1e-9)
+        # the years simulated again on demand agree within their error
+        se = math.sqrt(exact * (1 - exact) / indep.trials)
+        assert abs(float((indep.max_event > x).mean()) - exact) < 5 * se
+    # The re-simulated largest events belong to the same years as the losses.
+    one_event = indep.counts.to_numpy().sum(axis=1) == 1
+    np.testing.assert_array_equal(indep.max_event[one_event], indep.annual_loss[one_event])
+    corr = rb.simulate(rb.Portfolio([a, b], [("a", "b", 0.5)]), trials=50_000, seed=8)
+    assert corr._max_event is not None
+    assert np.all(corr.max_event <= corr.annual_loss + 1e-9)
