@@ -183,6 +183,24 @@ class Distribution(pydantic.BaseModel):
         """The standard deviation."""
         return math.sqrt(self.var())
 
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        """E[X; X <= x], the part of the mean from values up to ``x``."""
+        raise NotImplementedError(f"{type(self).__name__} has no partial mean")
+
+    def limited_mean(self, x: ArrayLike) -> FloatArray:
+        """E[min(X, x)], the limited expected value at ``x``."""
+        xs = _as_array(x)
+        return self.partial_mean(xs) + xs * (1.0 - self.cdf(xs))
+
+    def stop_loss(self, x: ArrayLike) -> FloatArray:
+        """E[max(X - x, 0)], the expected excess over ``x`` (what a stop-loss pays).
+
+        Computed from the upper tail where the distribution allows, so it stays
+        accurate far out in the tail, where ``mean - limited_mean`` would cancel.
+        """
+        xs = _as_array(x)
+        return np.maximum(self.mean() - self.limited_mean(xs), 0.0)
+
     def prob_exceeds(self, x: ArrayLike) -> FloatArray:
         """P(X > x)."""
         return 1.0 - self.cdf(x)
@@ -359,6 +377,22 @@ class LogNormal(_ScipyBacked):
     def support_min(self) -> float:
         return 0.0
 
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        mu, sigma = self._params
+        arr = _as_array(x)
+        with np.errstate(divide="ignore"):
+            z = (np.log(np.where(arr > 0, arr, np.nan)) - mu - sigma**2) / sigma
+        return np.where(arr > 0, self.mean() * special.ndtr(z), 0.0)
+
+    def stop_loss(self, x: ArrayLike) -> FloatArray:
+        mu, sigma = self._params
+        arr = _as_array(x)
+        with np.errstate(divide="ignore"):
+            log_x = np.log(np.where(arr > 0, arr, np.nan))
+        upper = self.mean() * special.ndtr((mu + sigma**2 - log_x) / sigma)
+        tail = special.ndtr((mu - log_x) / sigma)
+        return np.where(arr > 0, np.maximum(upper - arr * tail, 0.0), self.mean() - arr)
+
 
 class _LowModeHigh(_ScipyBacked):
     positional: ClassVar[tuple[str, ...]] = ("low", "mode", "high")
@@ -423,6 +457,13 @@ class PERT(_LowModeHigh):
         a, b = self._ab
         return self.low + (self.high - self.low) * rng.beta(a, b, n)
 
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        a, b = self._ab
+        span = self.high - self.low
+        z = np.clip((_as_array(x) - self.low) / span, 0.0, 1.0)
+        body = self.low * special.betainc(a, b, z)
+        return np.asarray(body + span * a / (a + b) * special.betainc(a + 1, b, z), dtype=float)
+
 
 class Triangular(_LowModeHigh):
     """Triangular on [low, high] with its peak at ``mode``."""
@@ -439,6 +480,22 @@ class Triangular(_LowModeHigh):
 
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         return rng.triangular(self.low, self.mode, self.high, n)
+
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        a, c, b = self.low, self.mode, self.high
+        t = np.clip(_as_array(x), a, b)
+        # density 2(t-a)/((b-a)(c-a)) up to the mode, 2(b-t)/((b-a)(b-c)) after it
+        left = np.minimum(t, c)
+        lower: FloatArray | float = 0.0
+        if c > a:
+            k = 2 / ((b - a) * (c - a))
+            lower = k * ((left**3 - a**3) / 3 - a * (left**2 - a**2) / 2)
+        right = np.maximum(t, c)
+        upper: FloatArray | float = 0.0
+        if b > c:
+            k = 2 / ((b - a) * (b - c))
+            upper = k * (b * (right**2 - c**2) / 2 - (right**3 - c**3) / 3)
+        return np.asarray(lower + upper, dtype=float)
 
 
 class Uniform(_ScipyBacked):
@@ -464,6 +521,10 @@ class Uniform(_ScipyBacked):
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         return rng.uniform(self.low, self.high, n)
 
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        t = np.clip(_as_array(x), self.low, self.high)
+        return (t**2 - self.low**2) / (2 * (self.high - self.low))
+
     @property
     def support_min(self) -> float:
         return self.low
@@ -487,6 +548,17 @@ class Normal(_ScipyBacked):
 
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         return rng.normal(self.mean_, self.sd_, n)
+
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        z = (_as_array(x) - self.mean_) / self.sd_
+        density = np.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)
+        return np.asarray(self.mean_ * special.ndtr(z) - self.sd_ * density, dtype=float)
+
+    def stop_loss(self, x: ArrayLike) -> FloatArray:
+        arr = _as_array(x)
+        z = (arr - self.mean_) / self.sd_
+        density = np.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)
+        return np.asarray((self.mean_ - arr) * special.ndtr(-z) + self.sd_ * density, dtype=float)
 
     def mean(self) -> float:
         return self.mean_
@@ -514,6 +586,10 @@ class Beta(_ScipyBacked):
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         return rng.beta(self.a, self.b, n)
 
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        z = np.clip(_as_array(x), 0.0, 1.0)
+        return np.asarray(self.a / (self.a + self.b) * special.betainc(self.a + 1, self.b, z))
+
     @property
     def support_min(self) -> float:
         return 0.0
@@ -533,6 +609,16 @@ class Gamma(_ScipyBacked):
 
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         return rng.gamma(self.shape, 1 / self.rate, n)
+
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        z = np.maximum(_as_array(x), 0.0) * self.rate
+        return np.asarray(self.mean() * special.gammainc(self.shape + 1, z), dtype=float)
+
+    def stop_loss(self, x: ArrayLike) -> FloatArray:
+        arr = np.maximum(_as_array(x), 0.0)
+        z = arr * self.rate
+        upper = self.mean() * special.gammaincc(self.shape + 1, z)
+        return np.asarray(np.maximum(upper - arr * special.gammaincc(self.shape, z), 0.0))
 
     def mean(self) -> float:
         return self.shape / self.rate
@@ -563,6 +649,9 @@ class Constant(Distribution):
 
     def cdf(self, x: ArrayLike) -> FloatArray:
         return (_as_array(x) >= self.value).astype(float)
+
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        return self.value * self.cdf(x)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
         return np.full_like(_check_q(q), self.value)
@@ -605,6 +694,11 @@ class Empirical(Distribution):
     def cdf(self, x: ArrayLike) -> FloatArray:
         s = self._sorted
         return np.searchsorted(s, _as_array(x), side="right") / s.size
+
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        s = self._sorted
+        cum = np.concatenate([[0.0], np.cumsum(s)])
+        return cum[np.searchsorted(s, _as_array(x), side="right")] / s.size
 
     def ppf(self, q: ArrayLike) -> FloatArray:
         s = self._sorted
@@ -690,6 +784,14 @@ class Mixture(Distribution):
         arr = _as_array(x)
         return sum((w * d.cdf(arr) for w, d in self.components), np.zeros_like(arr))
 
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        arr = _as_array(x)
+        return sum((w * d.partial_mean(arr) for w, d in self.components), np.zeros_like(arr))
+
+    def stop_loss(self, x: ArrayLike) -> FloatArray:
+        arr = _as_array(x)
+        return sum((w * d.stop_loss(arr) for w, d in self.components), np.zeros_like(arr))
+
     def ppf(self, q: ArrayLike) -> FloatArray:
         qs = np.atleast_1d(_check_q(q))
         # A cdf table on a grid of the components' quantiles brackets each answer;
@@ -759,6 +861,12 @@ class Scaled(Distribution):
 
     def cdf(self, x: ArrayLike) -> FloatArray:
         return self.base.cdf(_as_array(x) / self.factor)
+
+    def partial_mean(self, x: ArrayLike) -> FloatArray:
+        return self.factor * self.base.partial_mean(_as_array(x) / self.factor)
+
+    def stop_loss(self, x: ArrayLike) -> FloatArray:
+        return self.factor * self.base.stop_loss(_as_array(x) / self.factor)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
         return self.factor * self.base.ppf(q)

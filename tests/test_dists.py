@@ -262,3 +262,31 @@ def test_card_form_round_trips_exactly() -> None:
         d = dist_from_dict(card)
         assert d.to_dict() == card
         assert dist_from_dict(d.to_dict()) == d
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        rb.LogNormal.from_ci(1e4, 1e6),
+        rb.PERT(1, 3, 10),
+        rb.Triangular(1, 3, 10),
+        rb.Triangular(1, 1, 10),
+        rb.Uniform(2, 5),
+        rb.Normal(10, 2),
+        rb.Beta(2, 3),
+        rb.Gamma(2, 0.5),
+        rb.Mixture([(0.3, rb.Uniform(0, 1)), (0.7, rb.Gamma(3, 1))]),
+        rb.LogNormal(mu=1, sigma=1).scaled(3),
+    ],
+)
+def test_partial_mean_and_stop_loss_match_integrals(d: rb.Distribution) -> None:
+    # E[X; X <= x] is the integral of the quantile function up to F(x), and the
+    # stop-loss E[max(X - x, 0)] is the rest of the mean above x.
+    for q in (0.2, 0.7, 0.999):
+        x = float(d.ppf(q))
+        below = integrate.quad(lambda u: float(d.ppf(u)), 0, float(d.cdf(x)), limit=200)[0]
+        assert float(d.partial_mean(x)) == pytest.approx(below, rel=1e-6, abs=1e-9)
+        expected = d.mean() - below - x * (1 - float(d.cdf(x)))
+        assert float(d.stop_loss(x)) == pytest.approx(expected, rel=1e-6, abs=1e-7 * d.mean())
+    assert float(d.partial_mean(1e15)) == pytest.approx(d.mean(), rel=1e-9)
+    assert float(d.stop_loss(-1e-300 if d.support_min >= 0 else -1e3)) >= d.mean() - 1e-9

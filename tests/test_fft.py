@@ -21,17 +21,50 @@ def mc_quantile_band(values: np.ndarray, q: float, z: float = 4.0) -> tuple[floa
 
 
 def test_poisson_with_constant_severity_is_poisson_exactly() -> None:
-    res = rb.simulate(
-        scenario(frequency=rb.Poisson(rate=3.0), severity=rb.Constant(1000.0)), engine="fft"
-    )
-    pmf = res.pmf()
-    at = pmf.set_index("loss")["probability"]
+    s = scenario(frequency=rb.Poisson(rate=3.0), severity=rb.Constant(1000.0))
+    # A grid with step 100 puts every k-event total exactly on a grid point.
+    res = rb.simulate(s, engine="fft", grid_size=1024, max_loss=1023 * 100.0)
+    assert res.h == pytest.approx(100.0)
+    at = res.pmf().set_index("loss")["probability"]
     for k in range(8):
-        # the k-events mass sits at k * 1000, up to the grid step
-        near = at.index[np.argmin(np.abs(at.index - 1000 * k))]
-        assert at[near] == pytest.approx(stats.poisson.pmf(k, 3.0), abs=1e-7)
+        assert at.iloc[10 * k] == pytest.approx(stats.poisson.pmf(k, 3.0), abs=1e-9)
     assert res.exceedance_prob(0.0) == pytest.approx(1 - math.exp(-3.0), abs=1e-9)
     assert res.summary().loc["s", "p_any"] == pytest.approx(1 - math.exp(-3.0), abs=1e-12)
+    # On the default grid, 1000 falls between grid points: the mass is split so that
+    # the mean stays exact.
+    default = rb.simulate(s, engine="fft")
+    assert default.summary().loc["s", "mean"] == pytest.approx(3000.0, rel=1e-9)
+
+
+def test_discretisation_keeps_every_mean_exact() -> None:
+    # Local moment matching: exact means even on a deliberately coarse grid.
+    severities = [
+        rb.LogNormal.from_ci(1e4, 1e6),
+        rb.PERT(1e3, 5e3, 9e4),
+        rb.Triangular(0, 2e3, 1e4),
+        rb.Gamma(2, 1e-4),
+        rb.Mixture([(0.9, rb.LogNormal.from_ci(1e3, 1e5)), (0.1, rb.Uniform(1e5, 5e5))]),
+        rb.Empirical([120.0, 5_000.0, 33_333.0]),
+    ]
+    for sev in severities:
+        res = rb.simulate(
+            scenario(frequency=rb.Poisson(rate=2.0), severity=sev), engine="fft", grid_size=512
+        )
+        assert res.summary().loc["s", "mean"] == pytest.approx(2.0 * sev.mean(), rel=1e-6), sev
+    layered = scenario(
+        frequency=rb.Poisson(rate=2.0),
+        severity=rb.LogNormal.from_ci(1e4, 1e6),
+        insurance=rb.Insurance(per_event=rb.Layer(deductible=5e4, limit=2e5)),
+    )
+    sev = layered.severity
+    ceded_per_event = float(sev.stop_loss(5e4) - sev.stop_loss(2.5e5))
+    for basis, expected in [
+        ("gross", sev.mean()),
+        ("ceded", ceded_per_event),
+        ("net", sev.mean() - ceded_per_event),
+    ]:
+        res = rb.simulate(layered, engine="fft", basis=basis, grid_size=2048)
+        assert res.summary().loc["s", "mean"] == pytest.approx(2.0 * expected, rel=1e-6), basis
 
 
 def test_mean_matches_the_closed_form() -> None:
