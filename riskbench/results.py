@@ -23,6 +23,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import mmap
 import os
 import shutil
 import tempfile
@@ -389,8 +390,8 @@ class SimulationResult(_ResultBase):
         k = len(portfolio.scenarios)
         return cls(
             portfolio,
-            losses=np.empty((k, trials)),
-            counts=np.empty((k, trials), dtype=count_dtype),
+            losses=_plain_pages((k, trials), np.float64),
+            counts=_plain_pages((k, trials), count_dtype),
             annual_loss=np.empty(trials),
             max_event=np.empty(trials) if track_max else None,
             any_event=np.empty(trials, dtype=bool),
@@ -607,6 +608,21 @@ class SimulationResult(_ResultBase):
             f"<SimulationResult {len(self.ids)} scenarios x {self.trials:,} years, "
             f"seed={self.seed}, basis={self.basis}>"
         )
+
+
+def _plain_pages(shape: tuple[int, int], dtype: Any) -> NDArray[Any]:
+    """A zeroed array in its own anonymous memory map, without huge pages.
+
+    numpy asks the kernel for transparent huge pages on large arrays; on a machine
+    whose memory is fragmented the kernel then compacts memory on the first write,
+    which cost up to a second for the 400 MB of a 50 x 1,000,000 run here (see
+    docs/benchmarks.md). Ordinary pages avoid that. The map is released with the array.
+    """
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if size < 1 << 24:
+        return np.zeros(shape, dtype=dtype)
+    buffer = mmap.mmap(-1, size)
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape)
 
 
 def input_hash(
