@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from riskbench.dists import Distribution, registry
 from riskbench.errors import Issue, ScenarioError
+from riskbench.files import atomic_write_text
 from riskbench.scenario import CATEGORIES, Portfolio
 
 __all__ = ["atomic_write_text", "card_schema", "load_portfolio", "save_portfolio"]
@@ -53,23 +53,6 @@ def load_portfolio(path: str | os.PathLike[str]) -> Portfolio:
             ) from None
         return Portfolio.from_dict(data, source=p.name)
     return Portfolio.from_yaml(text, source=p.name)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: readers see the old file or the new one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def save_portfolio(portfolio: Portfolio, path: str | os.PathLike[str]) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from riskbench.errors import (
     RiskbenchWarning,
     ValidationError,
 )
+from riskbench.files import replace_dir, sha256_file
 
 __all__ = ["main"]
 
@@ -223,14 +223,6 @@ def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int, int], No
         bar.close()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
@@ -258,16 +250,6 @@ def _check_out(target: Path) -> None:
                 )
             ]
         )
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
 
 
 def _exact_manifest(result: Any) -> dict[str, Any]:
@@ -354,7 +336,7 @@ def _write_outputs(result: Any, summary: Any, folder: Path, args: argparse.Names
 
     manifest = result.manifest() if simulated else _exact_manifest(result)
     manifest["command"] = ["riskbench", *args.argv]
-    manifest["outputs"] = {name: _sha256(folder / name) for name in written}
+    manifest["outputs"] = {name: sha256_file(folder / name) for name in written}
     _write_json(folder / "manifest.json", manifest)
     written.append("manifest.json")
     return written
@@ -396,7 +378,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         tmp.chmod(0o777 & ~umask)
         summary = result.summary()
         written = _write_outputs(result, summary, tmp, args)
-        _replace_dir(tmp, target)
+        replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

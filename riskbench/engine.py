@@ -308,17 +308,22 @@ def simulate_block(plan: Plan, b: int, sink: Sink | None = None) -> Block:
     return block
 
 
-def largest_events(result: SimulationResult, *, workers: int = 1) -> FloatArray:
-    """The largest single event of each year of ``result``, by simulating its blocks
-    again (the same seed gives the same events)."""
-    plan = make_plan(
+def plan_for(result: SimulationResult, *, track_max: bool | None = None) -> Plan:
+    """The plan that made ``result`` (the same blocks, streams and correlation)."""
+    return make_plan(
         result.portfolio,
         trials=result.trials,
         seed=result.seed,
         basis=result.basis,  # type: ignore[arg-type]
         block_size=result.block_size,
-        track_max=True,
+        track_max=track_max,
     )
+
+
+def largest_events(result: SimulationResult, *, workers: int = 1) -> FloatArray:
+    """The largest single event of each year of ``result``, by simulating its blocks
+    again (the same seed gives the same events)."""
+    plan = plan_for(result, track_max=True)
     out = np.empty(result.trials)
     for block in run_blocks(plan, range(plan.n_blocks), workers=workers):
         start, stop = plan.block_bounds(block.index)

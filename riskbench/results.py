@@ -38,6 +38,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from riskbench.errors import Issue, RiskbenchError, ValidationError
+from riskbench.files import replace_dir, sha256_file
 from riskbench.scenario import Layer, Portfolio, Scenario
 
 if TYPE_CHECKING:
@@ -552,9 +553,9 @@ class SimulationResult(_ResultBase):
             table = pa.table(columns)
             pq.write_table(table, tmp / "years.parquet", compression="zstd")
             manifest = self.manifest()
-            manifest["files"] = {"years.parquet": _sha256(tmp / "years.parquet")}
+            manifest["files"] = {"years.parquet": sha256_file(tmp / "years.parquet")}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-            _replace_dir(tmp, target)
+            replace_dir(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -572,7 +573,7 @@ class SimulationResult(_ResultBase):
                 [Issue("path", f"{folder} holds no manifest.json: not a saved result")]
             ) from None
         expected = manifest.get("files", {}).get("years.parquet")
-        if expected and _sha256(folder / "years.parquet") != expected:
+        if expected and sha256_file(folder / "years.parquet") != expected:
             raise RiskbenchError(f"{folder / 'years.parquet'} does not match its manifest hash")
         portfolio = Portfolio.from_dict(manifest["portfolio"], source=str(folder))
         table = pq.read_table(folder / "years.parquet")
@@ -645,24 +646,6 @@ def input_hash(
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
 
 
 def _pyarrow() -> tuple[Any, Any]:

@@ -19,7 +19,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from riskbench.correlation import rank_positions
-from riskbench.engine import _CORRELATION_KEY, Plan, make_plan, scenario_key, scenario_year_losses
+from riskbench.engine import _CORRELATION_KEY, Plan, plan_for, scenario_key, scenario_year_losses
 from riskbench.errors import Issue, ValidationError
 from riskbench.results import _Samples
 from riskbench.scenario import Scenario
@@ -147,13 +147,7 @@ def tornado(
         )
     if metric not in _METRICS:
         raise ValidationError([Issue("metric", f"must be one of {list(_METRICS)}, got {metric!r}")])
-    plan = make_plan(
-        result.portfolio,
-        trials=result.trials,
-        seed=result.seed,
-        basis=result.basis,  # type: ignore[arg-type]
-        block_size=result.block_size,
-    )
+    plan = plan_for(result)
     wanted = result.trials if trials is None else min(int(trials), result.trials)
     n_blocks = -(-wanted // plan.block_size)
     years = plan.block_bounds(n_blocks - 1)[1]

@@ -56,7 +56,19 @@ class _ScipyBacked(Distribution):
         return float(self._frozen.var())
 
 
-class LogNormal(_ScipyBacked):
+class _Bounded(_ScipyBacked):
+    """A distribution with ``low`` and ``high`` parameters, ``high`` above ``low``."""
+
+    @field_validator("high", check_fields=False)
+    @classmethod
+    def _high_above_low(cls, v: float | None, info: pydantic.ValidationInfo) -> float | None:
+        low = info.data.get("low")
+        if v is not None and low is not None and not v > low:
+            raise _bad("must be greater than low ({low}), got {high}", low=_fmt(low), high=_fmt(v))
+        return v
+
+
+class LogNormal(_Bounded):
     """Log-normal: ``log X ~ Normal(mu, sigma)``.
 
     Give either ``mu`` and ``sigma`` or an expert's interval ``low``, ``high``
@@ -101,14 +113,6 @@ class LogNormal(_ScipyBacked):
             object.__setattr__(self, "mu", (lo + hi) / 2)
             object.__setattr__(self, "sigma", (hi - lo) / (2 * z))
         return self
-
-    @field_validator("high")
-    @classmethod
-    def _high_above_low(cls, v: float | None, info: pydantic.ValidationInfo) -> float | None:
-        low = info.data.get("low")
-        if v is not None and low is not None and not v > low:
-            raise _bad("must be greater than low ({low}), got {high}", low=_fmt(low), high=_fmt(v))
-        return v
 
     @field_validator("conf")
     @classmethod
@@ -181,19 +185,11 @@ class LogNormal(_ScipyBacked):
         return np.where(arr > 0, np.maximum(upper - arr * tail, 0.0), self.mean() - arr)
 
 
-class _LowModeHigh(_ScipyBacked):
+class _LowModeHigh(_Bounded):
     positional: ClassVar[tuple[str, ...]] = ("low", "mode", "high")
     low: float
     mode: float
     high: float
-
-    @field_validator("high")
-    @classmethod
-    def _high_above_low(cls, v: float, info: pydantic.ValidationInfo) -> float:
-        low = info.data.get("low")
-        if low is not None and not v > low:
-            raise _bad("must be greater than low ({low}), got {high}", low=_fmt(low), high=_fmt(v))
-        return v
 
     @model_validator(mode="after")
     def _mode_inside(self) -> _LowModeHigh:
@@ -285,21 +281,13 @@ class Triangular(_LowModeHigh):
         return np.asarray(lower + upper, dtype=float)
 
 
-class Uniform(_ScipyBacked):
+class Uniform(_Bounded):
     """Uniform on [low, high]."""
 
     dist: ClassVar[str] = "uniform"
     positional: ClassVar[tuple[str, ...]] = ("low", "high")
     low: float
     high: float
-
-    @field_validator("high")
-    @classmethod
-    def _high_above_low(cls, v: float, info: pydantic.ValidationInfo) -> float:
-        low = info.data.get("low")
-        if low is not None and not v > low:
-            raise _bad("must be greater than low ({low}), got {high}", low=_fmt(low), high=_fmt(v))
-        return v
 
     @property
     def _frozen(self) -> Any:
