@@ -6,7 +6,7 @@ import functools
 import math
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -122,6 +122,10 @@ class Poisson(Frequency):
     positional: ClassVar[tuple[str, ...]] = ("rate",)
     rate: float | Distribution
 
+    if TYPE_CHECKING:
+
+        def __init__(self, rate: float | Distribution | Mapping[str, Any]) -> None: ...
+
     @field_validator("rate", mode="before")
     @classmethod
     def _rate_dist(cls, v: Any) -> Any:
@@ -207,6 +211,10 @@ class Bernoulli(Frequency):
     positional: ClassVar[tuple[str, ...]] = ("p",)
     p: float
 
+    if TYPE_CHECKING:
+
+        def __init__(self, p: float) -> None: ...
+
     @field_validator("p")
     @classmethod
     def _p_ok(cls, v: float) -> float:
@@ -241,6 +249,10 @@ class NegativeBinomial(Frequency):
     positional: ClassVar[tuple[str, ...]] = ("r", "p")
     r: float = Field(gt=0)
     p: float
+
+    if TYPE_CHECKING:
+
+        def __init__(self, r: float, p: float) -> None: ...
 
     @field_validator("p")
     @classmethod

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pydantic
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from scipy import special, stats
 
@@ -89,6 +89,18 @@ class LogNormal(_Bounded):
     low: float | None = Field(default=None, gt=0)
     high: float | None = None
     conf: float | None = None
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            mu: float | None = None,
+            sigma: float | None = None,
+            *,
+            low: float | None = None,
+            high: float | None = None,
+            conf: float | None = None,
+        ) -> None: ...
 
     @model_validator(mode="after")
     def _one_parametrisation(self) -> LogNormal:
@@ -221,6 +233,10 @@ class PERT(_LowModeHigh):
     positional: ClassVar[tuple[str, ...]] = ("low", "mode", "high", "gamma")
     gamma: float = Field(default=4.0, gt=0)
 
+    if TYPE_CHECKING:
+
+        def __init__(self, low: float, mode: float, high: float, gamma: float = 4.0) -> None: ...
+
     @property
     def _ab(self) -> tuple[float, float]:
         span = self.high - self.low
@@ -252,6 +268,10 @@ class Triangular(_LowModeHigh):
     """Triangular on [low, high] with its peak at ``mode``."""
 
     dist: ClassVar[str] = "triangular"
+
+    if TYPE_CHECKING:
+
+        def __init__(self, low: float, mode: float, high: float) -> None: ...
 
     @property
     def _frozen(self) -> Any:
@@ -289,6 +309,10 @@ class Uniform(_Bounded):
     low: float
     high: float
 
+    if TYPE_CHECKING:
+
+        def __init__(self, low: float, high: float) -> None: ...
+
     @property
     def _frozen(self) -> Any:
         return stats.uniform(loc=self.low, scale=self.high - self.low)
@@ -313,6 +337,10 @@ class Normal(_ScipyBacked):
     mean_: float = Field(alias="mean")
     sd_: float = Field(alias="sd", gt=0)
     model_config = ConfigDict(populate_by_name=True)
+
+    if TYPE_CHECKING:
+
+        def __init__(self, mean: float, sd: float) -> None: ...
 
     def to_dict(self) -> dict[str, Any]:
         return {"dist": self.dist, "mean": self.mean_, "sd": self.sd_}
@@ -354,6 +382,10 @@ class Beta(_ScipyBacked):
     a: float = Field(gt=0)
     b: float = Field(gt=0)
 
+    if TYPE_CHECKING:
+
+        def __init__(self, a: float, b: float) -> None: ...
+
     @property
     def _frozen(self) -> Any:
         return stats.beta(self.a, self.b)
@@ -377,6 +409,10 @@ class Gamma(_ScipyBacked):
     positional: ClassVar[tuple[str, ...]] = ("shape", "rate")
     shape: float = Field(gt=0)
     rate: float = Field(gt=0)
+
+    if TYPE_CHECKING:
+
+        def __init__(self, shape: float, rate: float) -> None: ...
 
     @property
     def _frozen(self) -> Any:
@@ -413,6 +449,10 @@ class Constant(Distribution):
     positional: ClassVar[tuple[str, ...]] = ("value",)
     value: float
 
+    if TYPE_CHECKING:
+
+        def __init__(self, value: float) -> None: ...
+
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         return np.full(n, self.value)
 
@@ -442,6 +482,10 @@ class Empirical(Distribution):
     dist: ClassVar[str] = "empirical"
     positional: ClassVar[tuple[str, ...]] = ("values",)
     values: tuple[float, ...] = Field(min_length=1)
+
+    if TYPE_CHECKING:
+
+        def __init__(self, values: Sequence[float] | NDArray[Any]) -> None: ...
 
     @field_validator("values", mode="before")
     @classmethod
@@ -503,6 +547,12 @@ class Mixture(Distribution):
     dist: ClassVar[str] = "mixture"
     positional: ClassVar[tuple[str, ...]] = ("components",)
     components: tuple[tuple[float, Distribution], ...] = Field(min_length=1)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self, components: Sequence[tuple[float, Distribution | Mapping[str, Any]]]
+        ) -> None: ...
 
     @field_validator("components", mode="before")
     @classmethod
