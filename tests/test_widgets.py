@@ -74,7 +74,7 @@ def test_summary_table_is_an_html_widget_with_one_row_per_summary_row(result):
         "P95",
         "P99",
         "TVaR 99%",
-        "P(any loss)",
+        "P(any event)",
     ]
 
 
@@ -97,7 +97,7 @@ def test_summary_table_labels_columns_with_the_currency(result):
     header = parse(summary_table(result, currency="EUR").value)[0]
     assert "Mean (EUR)" in header
     assert "TVaR 99% (EUR)" in header
-    assert "P(any loss)" in header  # a probability has no currency
+    assert "P(any event)" in header  # a probability has no currency
 
 
 def test_summary_table_widgets_are_independent(result):

@@ -39,7 +39,7 @@ _LABELS = {
     "p95": "P95",
     "p99": "P99",
     "tvar99": "TVaR 99%",
-    "p_any": "P(any loss)",
+    "p_any": "P(any event)",
 }
 _PROBABILITY_COLUMNS = {"p_any"}
 
@@ -56,7 +56,7 @@ def summary_table(result: Any, *, currency: str | None = None) -> ipywidgets.HTM
     """Render ``result.summary()`` as an HTML table widget.
 
     Currency amounts are rounded to whole units with thousands separators; the
-    probability of any loss in a year (``p_any``) is shown as a percentage.
+    probability of at least one event in a year (``p_any``) is shown as a percentage.
 
     Parameters
     ----------
@@ -78,7 +78,7 @@ def summary_table(result: Any, *, currency: str | None = None) -> ipywidgets.HTM
     >>> import riskbench as rb
     >>> res = rb.simulate(rb.load_portfolio("examples/register.yaml"), trials=1_000, seed=1)
     >>> table = summary_table(res, currency="EUR")
-    >>> "<th>P(any loss)</th>" in table.value and "(EUR)" in table.value
+    >>> "<th>P(any event)</th>" in table.value and "(EUR)" in table.value
     True
     """
     frame = result.summary()
