@@ -24,10 +24,10 @@ DEMO_OUT := out/demo
 DEMO_TRIALS := 200000
 DEMO_SEED := 2026
 
-# Environments are named by their extras joined with '-': .stamp-notebooks-ingest-dev installs
-# '.[notebooks,ingest,dev]'. A stamp is redone when pyproject.toml changes.
+# Environments are named by their extras joined with '-': .stamp-notebooks-ingest-embeddings-dev
+# installs '.[notebooks,ingest,embeddings,dev]'. A stamp is redone when pyproject.toml changes.
 comma := ,
-DEV_ENV := $(VENV)/.stamp-notebooks-ingest-dev
+DEV_ENV := $(VENV)/.stamp-notebooks-ingest-embeddings-dev
 CLI_ENV := $(VENV)/.stamp-cli
 BENCH_ENV := $(DEV_ENV)
 

@@ -30,6 +30,7 @@ from riskbench.engine import simulate
 from riskbench.errors import (
     CalibrationError,
     MissingDependencyError,
+    PermissionDenied,
     RiskbenchError,
     RunError,
     ScenarioError,
@@ -39,6 +40,23 @@ from riskbench.errors import (
 from riskbench.results import ExactResult, SimulationResult
 from riskbench.scenario import CATEGORIES, Assumption, Insurance, Layer, Portfolio, Scenario
 from riskbench.sensitivity import Tornado, tornado
+
+# Names from the optional extras, imported on first use so that the core stays light
+# (PEP 562); a missing extra raises MissingDependencyError naming it.
+_LAZY = {
+    "Workspace": "riskbench.workspace",
+    "LogStore": "riskbench.logstore",
+    "ingest": "riskbench.ingestion",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'riskbench' has no attribute {name!r}")
+
 
 try:
     __version__ = version("riskbench")
@@ -60,10 +78,12 @@ __all__ = [
     "Insurance",
     "Layer",
     "LogNormal",
+    "LogStore",
     "MissingDependencyError",
     "Mixture",
     "NegativeBinomial",
     "Normal",
+    "PermissionDenied",
     "Poisson",
     "Portfolio",
     "RiskbenchError",
@@ -76,8 +96,10 @@ __all__ = [
     "Triangular",
     "Uniform",
     "ValidationError",
+    "Workspace",
     "__version__",
     "card_schema",
+    "ingest",
     "load_portfolio",
     "save_portfolio",
     "simulate",

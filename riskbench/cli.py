@@ -146,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
         "without tornado, --trials or --seed (default: %(default)s)",
     )
     run.add_argument(
+        "--workspace",
+        metavar="ORG",
+        help="also store the run in organisation ORG's workspace (embedded PostgreSQL under "
+        "RISKBENCH_HOME, or RISKBENCH_DATABASE_URL; needs the stores extra): the scenario "
+        "versions, parameters, summary and, with --save-years, the simulated years under "
+        "RISKBENCH_HOME/artefacts",
+    )
+    run.add_argument(
+        "--user",
+        default="local",
+        help="the workspace user the run is recorded as (default: %(default)s)",
+    )
+    run.add_argument(
         "--save-years",
         action="store_true",
         help="also save every simulated year in DIR/result/ (Parquet; needs the io extra), "
@@ -175,7 +188,41 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  riskbench schema > card.schema.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _register_extras(sub)
     return parser
+
+
+_EXTRA_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {}
+
+
+def _register_extras(sub: Any) -> None:
+    """The commands of the optional extras: the workspace (``db``, ``audit``) and
+    ingest (``ingest``, ``sample-data``). Without the extra, the command still
+    exists and says which extra to install."""
+    try:
+        from riskbench.workspace.cli import register as register_workspace
+    except ImportError as error:  # MissingDependencyError is an ImportError
+        _unavailable(sub, ("db", "audit"), "stores", error)
+    else:
+        register_workspace(sub)
+    try:
+        from riskbench.ingestion.cli import register as register_ingest
+    except ImportError as error:
+        _unavailable(sub, ("ingest", "sample-data"), "ingest", error)
+    else:
+        _EXTRA_COMMANDS.update(register_ingest(sub))
+
+
+def _unavailable(sub: Any, names: Sequence[str], extra: str, error: ImportError) -> None:
+    for name in names:
+        missing = (
+            error
+            if isinstance(error, MissingDependencyError)
+            else MissingDependencyError(error.name or "?", extra, purpose=f"`riskbench {name}`")
+        )
+        parser = sub.add_parser(name, help=f"(needs the {extra} extra)")
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        parser.set_defaults(missing=missing)
 
 
 # ------------------------------------------------------------------------ commands
@@ -351,6 +398,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise ValidationError(
             [Issue("--save-years", "needs --engine local: the fft engine simulates no years")]
         )
+    if args.engine == "fft" and args.workspace:
+        raise ValidationError(
+            [Issue("--workspace", "needs --engine local: the workspace stores simulated runs")]
+        )
     target = Path(args.out)
     _check_out(target)
     portfolio = load_portfolio(args.card)
@@ -396,6 +447,16 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"outputs in {target}:", file=out)
     for name in written:
         print(f"  {target / name}", file=out)
+    if args.workspace:
+        from riskbench.workspace import Workspace
+        from riskbench.workspace.server import home_dir
+
+        # With --save-years the simulated years are kept as the run's artefact too,
+        # under RISKBENCH_HOME/artefacts/<run id>, where the workspace points at them.
+        artefacts = home_dir() / "artefacts" if args.save_years else None
+        with Workspace(org=args.workspace, user=args.user) as ws:
+            run_id = ws.save_run(result, artefact_dir=artefacts)
+        print(f"stored in workspace {args.workspace!r} as run {run_id}", file=out)
     return EXIT_OK
 
 
@@ -425,7 +486,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning(err)
-            return _COMMANDS[args.command](args, out, err)
+            missing = getattr(args, "missing", None)
+            if missing is not None:
+                raise missing
+            handler = getattr(args, "handler", None)
+            if handler is not None:  # the workspace commands print for themselves
+                return int(handler(args))
+            return {**_COMMANDS, **_EXTRA_COMMANDS}[args.command](args, out, err)
     except ValidationError as error:  # includes ScenarioError: bad input
         if debug:
             traceback.print_exc(file=err)

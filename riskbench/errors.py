@@ -6,6 +6,7 @@ Every error the package raises on purpose derives from :class:`RiskbenchError`::
     ├── ValidationError          bad input; also a ValueError
     │   └── ScenarioError        a scenario card (file or dict) is invalid
     ├── StoreError               a workspace or log store failed
+    │   └── PermissionDenied     the user's role does not allow the action
     ├── CalibrationError         a fit did not converge or is not trustworthy
     ├── RunError                 a parameterised notebook run failed (carries the cell)
     └── MissingDependencyError   an optional extra is not installed; also an ImportError
@@ -29,6 +30,7 @@ __all__ = [
     "CorrelationRepairWarning",
     "Issue",
     "MissingDependencyError",
+    "PermissionDenied",
     "RiskbenchError",
     "RiskbenchWarning",
     "RunError",
@@ -104,6 +106,27 @@ class ScenarioError(ValidationError):
 
 class StoreError(RiskbenchError):
     """A workspace or log store could not do what was asked."""
+
+
+ROLES = ("viewer", "analyst", "admin")
+
+
+class PermissionDenied(StoreError):
+    """The workspace user's role does not allow the action.
+
+    The message names the user, their role, the action and the role it needs.
+    """
+
+    def __init__(self, *, user: str, role: str | None, org: str, action: str, needed: str):
+        self.user = user
+        self.role = role
+        self.action = action
+        self.needed = needed
+        has = f"role {role!r}" if role else "no role (not a member)"
+        super().__init__(
+            f"user {user!r} has {has} in organisation {org!r} and may not {action}: "
+            f"that needs role {needed!r} or higher (roles: {', '.join(ROLES)})"
+        )
 
 
 class CalibrationError(RiskbenchError):

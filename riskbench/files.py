@@ -8,7 +8,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "replace_dir", "sha256_file"]
+__all__ = ["atomic_write_text", "replace_dir", "riskbench_home", "sha256_file"]
+
+
+def riskbench_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """Where riskbench keeps its embedded stores and artefacts: ``home``, else
+    ``$RISKBENCH_HOME``, else ``~/.riskbench``."""
+    if home is not None:
+        return Path(home).expanduser()
+    return Path(os.environ.get("RISKBENCH_HOME") or "~/.riskbench").expanduser()
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -10,6 +12,9 @@ from hypothesis import HealthCheck, settings
 
 import riskbench as rb
 from helpers import EXAMPLE_CARD, ROOT
+
+if TYPE_CHECKING:
+    from riskbench.logstore import LogStore
 
 settings.register_profile(
     "riskbench",
@@ -36,3 +41,19 @@ def _run_from_root() -> None:
 @pytest.fixture(scope="session")
 def example_portfolio() -> rb.Portfolio:
     return rb.load_portfolio(EXAMPLE_CARD)
+
+
+@pytest.fixture(scope="session")
+def log_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogStore]:
+    """The one log store of the test session: chdb opens one data path per process.
+
+    Tests share it and keep apart by ``org_id``; a test that needs its own path runs a
+    subprocess.
+    """
+    from riskbench.logstore import LogStore
+
+    store = LogStore(home=tmp_path_factory.mktemp("riskbench-home"))
+    try:
+        yield store
+    finally:
+        store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,13 @@ def _python_blocks(path: str) -> list[str]:
 
 
 @pytest.mark.parametrize("path", ["README.md", "docs/user-guide.md"])
-def test_python_examples_in_the_docs_run(path: str, tmp_path: object) -> None:
+def test_python_examples_in_the_docs_run(
+    path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stores the examples open live in a fresh home, never the user's ~/.riskbench.
+    monkeypatch.setenv("RISKBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RISKBENCH_DATABASE_URL", raising=False)
+    monkeypatch.delenv("RISKBENCH_CLICKHOUSE_URL", raising=False)
     blocks = _python_blocks(path)
     assert blocks, f"{path} has no python examples"
     namespace: dict[str, object] = {}
