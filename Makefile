@@ -23,12 +23,14 @@ DEMO_CARD := examples/register.yaml
 DEMO_OUT := out/demo
 DEMO_TRIALS := 200000
 DEMO_SEED := 2026
+DEMO_DATA := out/demo-data
+DEMO_ORG := northwind
 
 # Environments are named by their extras joined with '-': .stamp-notebooks-ingest-embeddings-dev
 # installs '.[notebooks,ingest,embeddings,dev]'. A stamp is redone when pyproject.toml changes.
 comma := ,
 DEV_ENV := $(VENV)/.stamp-notebooks-ingest-embeddings-dev
-CLI_ENV := $(VENV)/.stamp-cli
+DEMO_ENV := $(VENV)/.stamp-cli-ingest
 BENCH_ENV := $(DEV_ENV)
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
@@ -80,10 +82,22 @@ kernel: $(DEV_ENV)
 
 # --- run ----------------------------------------------------------------------------
 
-demo: $(CLI_ENV) ## simulate examples/register.yaml and write the outputs to out/demo
+# The demo uses the embedded stores under RISKBENCH_HOME (default ~/.riskbench):
+# synthetic logs for the example company go into the log store (chdb), the run into
+# the workspace (PostgreSQL). Running it twice stores nothing twice.
+demo: $(DEMO_ENV) ## sample data -> log store, simulate the example register, store the run
+	$(VENV)/bin/riskbench sample-data $(DEMO_DATA) --seed $(DEMO_SEED)
+	$(VENV)/bin/riskbench ingest incidents $(DEMO_DATA)/incidents.csv --org $(DEMO_ORG)
+	$(VENV)/bin/riskbench ingest ledger $(DEMO_DATA)/ledger_erp.csv \
+	  --mapping $(DEMO_DATA)/ledger_mapping.yaml --org $(DEMO_ORG)
+	$(VENV)/bin/riskbench ingest revenue $(DEMO_DATA)/revenue_daily.csv --org $(DEMO_ORG)
+	$(VENV)/bin/riskbench ingest deliveries $(DEMO_DATA)/deliveries.xlsx --org $(DEMO_ORG)
+	$(VENV)/bin/riskbench ingest cyber $(DEMO_DATA)/cyber_events.csv --org $(DEMO_ORG)
 	$(VENV)/bin/riskbench run $(DEMO_CARD) --trials $(DEMO_TRIALS) --seed $(DEMO_SEED) \
-	  --out $(DEMO_OUT)
-	@echo "Demo outputs in $(DEMO_OUT)"
+	  --out $(DEMO_OUT) --workspace $(DEMO_ORG) --save-years
+	$(VENV)/bin/riskbench audit verify --org $(DEMO_ORG)
+	@echo "Demo outputs in $(DEMO_OUT); sample data in $(DEMO_DATA); stores under \
+	$${RISKBENCH_HOME:-$$HOME/.riskbench}"
 
 bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
 	$(PY) benchmarks/engine.py
