@@ -376,7 +376,7 @@ class LogStore:
         """A staging table for one batch: moved into ``table`` on success, else dropped.
 
         Nothing of the batch is visible in ``table`` until the block ends without an error;
-        then one ``INSERT ... SELECT`` moves it in and the staging table is dropped.
+        then its parts are attached to the table in one step and it is dropped.
         """
         t = self._table(table)
         stage = Staging(self, t, f"_staging_{t.name}_{uuid.uuid4().hex[:12]}")
@@ -390,11 +390,15 @@ class LogStore:
             self.client.command(f"DROP TABLE IF EXISTS {stage.name}")
 
     def publish(self, stage: Staging) -> None:
-        """Move the rows of a staging table into its table with one ``INSERT ... SELECT``."""
-        cols = ", ".join(stage.table.column_names)
+        """Add the rows of a staging table to its table, all of them or none.
+
+        The tables are not partitioned, so the staging table's parts form one partition,
+        ``tuple()``; ``ATTACH PARTITION ... FROM`` adds all of its parts to the table in
+        one step (hard links, no rewrite), where an ``INSERT ... SELECT`` would commit one
+        part per block and a crash between blocks could leave part of a batch loaded.
+        """
         self.client.command(
-            f"INSERT INTO {stage.table.name} ({cols}) SELECT {cols} FROM {stage.name}",
-            settings=_LEAN,
+            f"ALTER TABLE {stage.table.name} ATTACH PARTITION tuple() FROM {stage.name}"
         )
 
     def existing(

@@ -1,7 +1,7 @@
 """Load a customer's file into the log store: map, coerce, validate, quarantine, dedupe.
 
 One call is one batch. Good rows go to a staging table chunk by chunk; only when the whole
-file has been read are they moved into the table, with one ``INSERT ... SELECT``. Rows with
+file has been read are they attached to the table, all parts in one step. Rows with
 problems go to a quarantine Parquet file with their row number and the reasons; rows
 already loaded (same key, same content) are skipped, so re-ingesting a file loads nothing;
 a row whose key is loaded with different content is quarantined, never silently replaced.
