@@ -209,6 +209,12 @@ def test_empty_files_give_an_empty_report(log_store: LogStore, tmp_path: Path) -
         assert report.quarantine_file is None
 
 
+def test_a_header_without_rows_is_still_checked(log_store: LogStore, tmp_path: Path) -> None:
+    path = _csv(tmp_path, "id,when,what\n")
+    with pytest.raises(ValidationError, match="missing required columns for incidents"):
+        ingest("incidents", path, org="empty", store=log_store)
+
+
 def test_workbook_with_several_sheets_needs_sheet(log_store: LogStore, tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {

@@ -111,6 +111,11 @@ def _csv_chunks(
                 frame.index = pd.RangeIndex(first, first + len(frame))
                 yield Chunk(frame, first)
                 first += len(frame)
+        if first == 1:
+            # A header without rows: still yield the columns, so that they are checked.
+            header = pd.read_csv(path, sep=sep, encoding=enc, dtype=str, nrows=0)
+            header.columns = [str(c).strip() for c in header.columns]
+            yield Chunk(header, 1)
     except pd.errors.ParserError as error:
         raise _bad(path, f"malformed CSV (delimiter {sep!r}): {error}".strip()) from None
     except (csv.Error, UnicodeDecodeError) as error:
@@ -150,6 +155,8 @@ def _parquet_chunks(path: Path, *, batch_rows: int) -> Iterator[Chunk]:
         frame.index = pd.RangeIndex(first, first + len(frame))
         yield Chunk(frame, first)
         first += len(frame)
+    if first == 1:  # no rows: still yield the columns, so that they are checked
+        yield Chunk(pd.DataFrame(columns=pf.schema_arrow.names, dtype=str), 1)
 
 
 def sheet_names(path: Path) -> list[str]:
@@ -182,6 +189,8 @@ def _excel_chunks(path: Path, *, sheet: str | None, batch_rows: int) -> Iterator
         raise _bad(path, f"no sheet {sheet!r}; the sheets are {', '.join(map(repr, names))}")
     frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
     frame = _as_text(frame)
+    if frame.empty:  # no rows: still yield the columns, so that they are checked
+        yield Chunk(frame, 1)
     for start in range(0, len(frame), batch_rows):
         part = frame.iloc[start : start + batch_rows].copy()
         part.index = pd.RangeIndex(start + 1, start + 1 + len(part))
