@@ -9,6 +9,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from riskbench.calibration import calibrate
 from riskbench.cards import card_schema, load_portfolio, save_portfolio
 from riskbench.dists import (
     PERT,
@@ -98,6 +99,7 @@ __all__ = [
     "ValidationError",
     "Workspace",
     "__version__",
+    "calibrate",
     "card_schema",
     "ingest",
     "load_portfolio",
