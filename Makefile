@@ -26,10 +26,11 @@ DEMO_SEED := 2026
 DEMO_DATA := out/demo-data
 DEMO_ORG := northwind
 
-# Environments are named by their extras joined with '-': .stamp-notebooks-ingest-embeddings-dev
-# installs '.[notebooks,ingest,embeddings,dev]'. A stamp is redone when pyproject.toml changes.
+# Environments are named by their extras joined with '-':
+# .stamp-notebooks-ingest-embeddings-calibration-dev installs
+# '.[notebooks,ingest,embeddings,calibration,dev]'. A stamp is redone when pyproject.toml changes.
 comma := ,
-DEV_ENV := $(VENV)/.stamp-notebooks-ingest-embeddings-dev
+DEV_ENV := $(VENV)/.stamp-notebooks-ingest-embeddings-calibration-dev
 DEMO_ENV := $(VENV)/.stamp-cli-ingest
 BENCH_ENV := $(DEV_ENV)
 

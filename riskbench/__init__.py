@@ -41,6 +41,7 @@ from riskbench.errors import (
 from riskbench.results import ExactResult, SimulationResult
 from riskbench.scenario import CATEGORIES, Assumption, Insurance, Layer, Portfolio, Scenario
 from riskbench.sensitivity import Tornado, tornado
+from riskbench.severity_fit import fit_severity
 
 # Names from the optional extras, imported on first use so that the core stays light
 # (PEP 562); a missing extra raises MissingDependencyError naming it.
@@ -101,6 +102,7 @@ __all__ = [
     "__version__",
     "calibrate",
     "card_schema",
+    "fit_severity",
     "ingest",
     "load_portfolio",
     "save_portfolio",
