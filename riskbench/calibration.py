@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from riskbench.dists import Bernoulli, Beta, Distribution, Gamma, Poisson
+from riskbench.dists import Bernoulli, Beta, Distribution, Gamma, LogNormal, Poisson
 from riskbench.errors import CalibrationError, Issue, ValidationError
 from riskbench.scenario import Assumption, Portfolio, Scenario
 
@@ -232,6 +232,10 @@ def calibrate(
     org: str | None = None,
     prior_cv: float = 0.5,
     scenarios: list[str] | None = None,
+    losses: pd.DataFrame | bool | None = None,
+    min_losses: int = 20,
+    threshold: float | None = None,
+    seed: int = 0,
 ) -> Portfolio | Scenario:
     """Update scenario frequencies from incident counts; record prior vs posterior.
 
@@ -250,6 +254,12 @@ def calibrate(
         +-50%). An uncertain Gamma rate in the card is used as the prior as it is.
     scenarios
         Only these scenario ids (default: all Poisson and Bernoulli scenarios).
+    losses
+        Also fit severities (needs the ``calibration`` extra, PyMC): a DataFrame with
+        ``scenario_id`` and ``loss``, or ``True`` to read them from the log store given
+        as ``incidents``. Each log-normal severity with at least ``min_losses`` losses
+        is refitted with :func:`~riskbench.fit_severity`, the card's interval as the
+        prior, truncated at ``threshold`` (the reporting threshold) if given.
 
     Returns
     -------
@@ -300,8 +310,57 @@ def calibrate(
         )
         kept = tuple(a for a in s.assumptions if a.name != "calibration: frequency")
         updated.append(s.with_(frequency=result.predictive, assumptions=(*kept, note)))
+    if losses is not None and losses is not False:
+        table = _loss_table(incidents, losses, org)
+        updated = [
+            _fit_one(s, table, min_losses=min_losses, threshold=threshold, seed=seed)
+            if s.id in chosen
+            else s
+            for s in updated
+        ]
     out = portfolio.with_scenarios(updated)
     return out if isinstance(target, Portfolio) else out.scenarios[0]
+
+
+def _loss_table(incidents: Any, losses: pd.DataFrame | bool, org: str | None) -> pd.DataFrame:
+    if isinstance(losses, pd.DataFrame):
+        table = losses
+    elif isinstance(incidents, pd.DataFrame) or org is None:
+        raise ValidationError(
+            [Issue("losses", "True reads the losses from a log store: pass the store and org")]
+        )
+    else:
+        table = incidents.loss_samples(org)
+    missing = sorted({"scenario_id", "loss"} - set(table.columns))
+    if missing:
+        raise ValidationError(
+            [Issue("losses", f"needs columns scenario_id and loss; missing {missing}")]
+        )
+    return table
+
+
+def _fit_one(
+    s: Scenario, table: pd.DataFrame, *, min_losses: int, threshold: float | None, seed: int
+) -> Scenario:
+    from riskbench.severity_fit import fit_severity
+
+    sev = s.severity
+    observed = table.loc[table["scenario_id"] == s.id, "loss"].to_numpy(dtype=float)
+    if not isinstance(sev, LogNormal) or observed.size < min_losses:
+        return s
+    low, high = (float(x) for x in sev.ppf(np.array([0.05, 0.95])))
+    if threshold is not None:
+        observed = observed[observed >= threshold]
+    fit = fit_severity(observed, prior_low=low, prior_high=high, threshold=threshold, seed=seed)
+    note = Assumption(
+        name="calibration: severity",
+        text=f"prior 90% interval {low:,.0f} to {high:,.0f}; {fit.describe()}",
+        rationale="Bayesian log-normal fit (PyMC) of the card's severity to the "
+        "organisation's recorded losses",
+        source="incident log (riskbench.calibrate)",
+    )
+    kept = tuple(a for a in s.assumptions if a.name != "calibration: severity")
+    return s.with_(severity=fit.predictive, assumptions=(*kept, note))
 
 
 def updates(

@@ -112,3 +112,26 @@ def test_calibrate_from_the_log_store(log_store: object, tmp_path: Path) -> None
         assert lo - 1e-12 <= update.posterior.mean() <= hi + 1e-12
     res = rb.simulate(calibrated, trials=2_000, seed=1)
     assert np.isfinite(res.var(0.99))
+
+
+@pytest.mark.slow
+def test_calibrate_fits_severities_from_losses() -> None:
+    rng = np.random.default_rng(8)
+    sev = rb.LogNormal.from_ci(1e4, 1e6)
+    s = scenario("breach", rb.Poisson(rate=3.0), sev)
+    other = scenario("quiet", rb.Poisson(rate=1.0), rb.LogNormal.from_ci(1e3, 1e5))
+    true_mu, true_sigma = 12.0, 0.8
+    losses = pd.DataFrame(
+        {"scenario_id": "breach", "loss": rng.lognormal(true_mu, true_sigma, 200)}
+    )
+    counts = _table({"breach": [3, 2, 4, 3], "quiet": [1, 0, 1, 2]})
+    out = rb.calibrate(rb.Portfolio([s, other]), counts, losses=losses, min_losses=20, seed=3)
+    assert isinstance(out, rb.Portfolio)
+    fitted = out["breach"]
+    assert isinstance(fitted.severity, rb.Mixture)
+    assert float(fitted.severity.ppf(0.5)) == pytest.approx(np.exp(true_mu), rel=0.15)
+    assert any(a.name == "calibration: severity" for a in fitted.assumptions)
+    # Too few losses for "quiet": its severity is left as the card has it.
+    assert out["quiet"].severity == other.severity
+    with pytest.raises(rb.ValidationError, match="losses: needs columns scenario_id and loss"):
+        rb.calibrate(rb.Portfolio([s]), counts, losses=pd.DataFrame({"x": [1]}))
