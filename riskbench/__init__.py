@@ -38,6 +38,7 @@ from riskbench.errors import (
     StoreError,
     ValidationError,
 )
+from riskbench.matrix import ImpactMatrix, MatrixPlacement
 from riskbench.results import ExactResult, SimulationResult
 from riskbench.scenario import CATEGORIES, Assumption, Insurance, Layer, Portfolio, Scenario
 from riskbench.sensitivity import Tornado, tornado
@@ -77,10 +78,12 @@ __all__ = [
     "Empirical",
     "ExactResult",
     "Gamma",
+    "ImpactMatrix",
     "Insurance",
     "Layer",
     "LogNormal",
     "LogStore",
+    "MatrixPlacement",
     "MissingDependencyError",
     "Mixture",
     "NegativeBinomial",
