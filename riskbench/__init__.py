@@ -39,6 +39,14 @@ from riskbench.errors import (
     ValidationError,
 )
 from riskbench.matrix import ImpactMatrix, MatrixPlacement
+from riskbench.mitigation import (
+    Mitigation,
+    MitigationReport,
+    OptimizationResult,
+    evaluate_mitigations,
+    load_mitigations,
+    optimize_mitigations,
+)
 from riskbench.results import ExactResult, SimulationResult
 from riskbench.scenario import CATEGORIES, Assumption, Insurance, Layer, Portfolio, Scenario
 from riskbench.sensitivity import Tornado, tornado
@@ -85,9 +93,12 @@ __all__ = [
     "LogStore",
     "MatrixPlacement",
     "MissingDependencyError",
+    "Mitigation",
+    "MitigationReport",
     "Mixture",
     "NegativeBinomial",
     "Normal",
+    "OptimizationResult",
     "PermissionDenied",
     "Poisson",
     "Portfolio",
@@ -105,9 +116,12 @@ __all__ = [
     "__version__",
     "calibrate",
     "card_schema",
+    "evaluate_mitigations",
     "fit_severity",
     "ingest",
+    "load_mitigations",
     "load_portfolio",
+    "optimize_mitigations",
     "save_portfolio",
     "simulate",
     "tornado",
