@@ -51,6 +51,21 @@ from riskbench.results import ExactResult, SimulationResult
 from riskbench.scenario import CATEGORIES, Assumption, Insurance, Layer, Portfolio, Scenario
 from riskbench.sensitivity import Tornado, tornado
 from riskbench.severity_fit import fit_severity
+from riskbench.stress import (
+    AddScenario,
+    Combined,
+    ForceEvent,
+    ReverseStress,
+    ScaleFrequency,
+    ScaleSeverity,
+    Shock,
+    StressResult,
+    StressSet,
+    load_stress_sets,
+    reverse_stress,
+    stress,
+    stress_all,
+)
 
 # Names from the optional extras, imported on first use so that the core stays light
 # (PEP 562); a missing extra raises MissingDependencyError naming it.
@@ -77,14 +92,17 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "CATEGORIES",
     "PERT",
+    "AddScenario",
     "Assumption",
     "Bernoulli",
     "Beta",
     "CalibrationError",
+    "Combined",
     "Constant",
     "Distribution",
     "Empirical",
     "ExactResult",
+    "ForceEvent",
     "Gamma",
     "ImpactMatrix",
     "Insurance",
@@ -102,12 +120,18 @@ __all__ = [
     "PermissionDenied",
     "Poisson",
     "Portfolio",
+    "ReverseStress",
     "RiskbenchError",
     "RunError",
+    "ScaleFrequency",
+    "ScaleSeverity",
     "Scenario",
     "ScenarioError",
+    "Shock",
     "SimulationResult",
     "StoreError",
+    "StressResult",
+    "StressSet",
     "Tornado",
     "Triangular",
     "Uniform",
@@ -121,8 +145,12 @@ __all__ = [
     "ingest",
     "load_mitigations",
     "load_portfolio",
+    "load_stress_sets",
     "optimize_mitigations",
+    "reverse_stress",
     "save_portfolio",
     "simulate",
+    "stress",
+    "stress_all",
     "tornado",
 ]
