@@ -38,6 +38,7 @@ from riskbench.errors import (
     StoreError,
     ValidationError,
 )
+from riskbench.graph import DependencyGraph, OutageImpact, OutageLoss
 from riskbench.matrix import ImpactMatrix, MatrixPlacement
 from riskbench.mitigation import (
     Mitigation,
@@ -99,6 +100,7 @@ __all__ = [
     "CalibrationError",
     "Combined",
     "Constant",
+    "DependencyGraph",
     "Distribution",
     "Empirical",
     "ExactResult",
@@ -117,6 +119,8 @@ __all__ = [
     "NegativeBinomial",
     "Normal",
     "OptimizationResult",
+    "OutageImpact",
+    "OutageLoss",
     "PermissionDenied",
     "Poisson",
     "Portfolio",

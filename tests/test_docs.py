@@ -30,7 +30,7 @@ def _python_blocks(path: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
-@pytest.mark.parametrize("path", ["README.md", "docs/user-guide.md"])
+@pytest.mark.parametrize("path", ["README.md", "docs/user-guide.md", "docs/analyses.md"])
 def test_python_examples_in_the_docs_run(
     path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
