@@ -31,7 +31,7 @@ DEMO_ORG := northwind
 # '.[notebooks,ingest,embeddings,calibration,dev]'. A stamp is redone when pyproject.toml changes.
 comma := ,
 DEV_ENV := $(VENV)/.stamp-notebooks-ingest-embeddings-calibration-dev
-DEMO_ENV := $(VENV)/.stamp-cli-ingest
+DEMO_ENV := $(VENV)/.stamp-notebooks-ingest
 BENCH_ENV := $(DEV_ENV)
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
@@ -77,7 +77,7 @@ ifneq ($(strip $(DEB_PACKAGES)),)
 endif
 
 # The notebooks' kernelspec says "python3"; make that name run this environment's python.
-kernel: $(DEV_ENV)
+kernel: $(DEMO_ENV)
 	grep -qF '"$(KERNEL_PYTHON)' $(VENV)/share/jupyter/kernels/python3/kernel.json 2>/dev/null \
 	  || $(PY) -m ipykernel install --sys-prefix --name python3
 
@@ -86,7 +86,7 @@ kernel: $(DEV_ENV)
 # The demo uses the embedded stores under RISKBENCH_HOME (default ~/.riskbench):
 # synthetic logs for the example company go into the log store (chdb), the run into
 # the workspace (PostgreSQL). Running it twice stores nothing twice.
-demo: $(DEMO_ENV) ## sample data -> log store, simulate the example register, store the run
+demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, store the run, run the analyses
 	$(VENV)/bin/riskbench sample-data $(DEMO_DATA) --seed $(DEMO_SEED)
 	$(VENV)/bin/riskbench ingest incidents $(DEMO_DATA)/incidents.csv --org $(DEMO_ORG)
 	$(VENV)/bin/riskbench ingest ledger $(DEMO_DATA)/ledger_erp.csv \
@@ -97,7 +97,11 @@ demo: $(DEMO_ENV) ## sample data -> log store, simulate the example register, st
 	$(VENV)/bin/riskbench run $(DEMO_CARD) --trials $(DEMO_TRIALS) --seed $(DEMO_SEED) \
 	  --out $(DEMO_OUT) --workspace $(DEMO_ORG) --save-years
 	$(VENV)/bin/riskbench audit verify --org $(DEMO_ORG)
-	@echo "Demo outputs in $(DEMO_OUT); sample data in $(DEMO_DATA); stores under \
+	$(VENV)/bin/papermill notebooks/analysis.ipynb $(DEMO_OUT)/analysis.ipynb --cwd notebooks \
+	  -k python3 --no-progress-bar -p org $(DEMO_ORG) -p seed $(DEMO_SEED) \
+	  -p data_dir $(CURDIR)/$(DEMO_DATA) -p out_dir $(CURDIR)/$(DEMO_OUT)/analysis
+	@echo "Demo outputs in $(DEMO_OUT) (analyses: $(DEMO_OUT)/analysis and \
+	$(DEMO_OUT)/analysis.ipynb); sample data in $(DEMO_DATA); stores under \
 	$${RISKBENCH_HOME:-$$HOME/.riskbench}"
 
 bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)

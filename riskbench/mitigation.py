@@ -4,7 +4,9 @@ A :class:`Mitigation` scales the frequency and/or the severity of the scenarios 
 names, or puts insurance on them for a premium. :func:`evaluate_mitigations`
 simulates the portfolio before and after each option (and a chosen plan) with the
 same seed, so the differences are common-random-number differences, not noise
-between two runs; :func:`optimize_mitigations` searches every affordable set.
+between two runs; :func:`optimize_mitigations` searches every affordable set. Reading mitigations
+from YAML (:func:`load_mitigations`) lives in :mod:`riskbench.mitigation_io` and is
+re-exported here.
 
 How a factor is applied
 -----------------------
@@ -45,16 +47,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pydantic
-import yaml
 from numpy.typing import NDArray
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -629,72 +628,7 @@ def optimize_mitigations(
     )
 
 
-# ------------------------------------------------------------------ the card loader
-def mitigations_from_dict(data: Any, *, source: str | None = None) -> tuple[Mitigation, ...]:
-    """Mitigations from ``{"mitigations": [...]}``; every problem is reported at once."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("mitigations"), list):
-        raise ValidationError(
-            [Issue("", f"must be a mapping with a 'mitigations' list, got {data!r}")],
-            source=source,
-        )
-    out = []
-    issues: list[Issue] = []
-    for i, item in enumerate(data["mitigations"]):
-        label = f"mitigations[{i}]"
-        if not isinstance(item, Mapping):
-            issues.append(Issue(label, f"must be a mapping, got {item!r}"))
-            continue
-        if isinstance(item.get("id"), str):
-            label += f" ({item['id']})"
-        try:
-            out.append(Mitigation(**_insurance_card(dict(item))))
-        except ValidationError as err:
-            issues.extend(err.within(label).issues)
-    if issues:
-        raise ValidationError(issues, source=source)
-    return tuple(out)
-
-
-def _insurance_card(item: dict[str, Any]) -> dict[str, Any]:
-    ins = item.get("insurance")
-    if isinstance(ins, Mapping):
-        item["insurance"] = Insurance(**dict(ins))
-    return item
-
-
-def load_mitigations(
-    path: str | os.PathLike[str], *, portfolio: Portfolio | None = None
-) -> tuple[Mitigation, ...]:
-    """Read mitigations from a YAML file; with ``portfolio``, check their scenario ids.
-
-    Raises
-    ------
-    ValidationError
-        Each problem located as ``file: mitigations[i] (id).field: message``.
-
-    Examples
-    --------
-    >>> import riskbench as rb
-    >>> ms = load_mitigations("examples/mitigations.yaml",
-    ...                       portfolio=rb.load_portfolio("examples/register.yaml"))
-    >>> len(ms) >= 6
-    True
-    """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError([Issue("", "no such file")], source=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        raise ValidationError([Issue("", f"not valid YAML at {where}")], source=p.name) from None
-    out = mitigations_from_dict(data, source=p.name)
-    if portfolio is not None:
-        try:
-            check_mitigations(portfolio, out)
-        except ValidationError as err:
-            raise ValidationError(err.issues, source=p.name) from None
-    return out
+# Re-exported (``from riskbench.mitigation import load_mitigations`` keeps working), and
+# imported last because riskbench.mitigation_io builds on the names defined above.
+from riskbench.mitigation_io import load_mitigations  # noqa: E402
+from riskbench.mitigation_io import mitigations_from_dict as mitigations_from_dict  # noqa: E402

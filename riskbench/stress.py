@@ -1,19 +1,15 @@
 """Stress tests: what the register's numbers become under named shocks.
 
-A shock is a validated, immutable change to a portfolio: scale a scenario's
-frequency or severity, force an event every year, add a scenario, or several of
-these at once. :func:`stress` simulates the baseline and the stressed portfolio
-with the same seed. Each scenario's random stream is keyed by its id and block
-(see :mod:`riskbench.engine`), so the scenarios a shock leaves alone keep exactly
-their simulated years, and the difference between the two runs is the effect of
-the shock, not simulation noise (common random numbers). :func:`reverse_stress`
-asks the question the other way round: how large a factor makes a portfolio
-measure reach a limit?
-
-Shocks target one scenario id, ``"*"`` (every scenario) or, with
-``category=...``, every scenario of a category. New kinds of shock subclass
-:class:`Shock`, set ``kind`` (their name in stress files) and implement
-``apply(portfolio)``; they are then accepted in stress files and stress sets.
+The shocks themselves (:class:`Shock` and its kinds, :class:`StressSet`,
+:func:`load_stress_sets`) live in :mod:`riskbench.shocks` and are re-exported
+here. This module runs them: :func:`stress` simulates the baseline and the
+stressed portfolio with the same seed, :func:`stress_all` runs several stress
+sets against one baseline. Each scenario's random stream is keyed by its id and
+block (see :mod:`riskbench.engine`), so the scenarios a shock leaves alone keep
+exactly their simulated years, and the difference between the two runs is the
+effect of the shock, not simulation noise (common random numbers).
+:func:`reverse_stress` asks the question the other way round: how large a factor
+makes a portfolio measure reach a limit?
 
 Examples
 --------
@@ -32,27 +28,34 @@ True
 from __future__ import annotations
 
 import math
-import os
 import re
-from abc import abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pydantic
-import yaml
 from numpy.typing import NDArray
-from pydantic import ConfigDict, field_validator
 from scipy import optimize
 
-from riskbench.dists import Bernoulli, Constant, Gamma, NegativeBinomial, Poisson, init_model
 from riskbench.engine import simulate
 from riskbench.errors import Issue, ValidationError
 from riskbench.results import PORTFOLIO, SimulationResult, _Samples
-from riskbench.scenario import CATEGORIES, Insurance, Portfolio, Scenario
+from riskbench.scenario import Portfolio
+from riskbench.shocks import (
+    AddScenario,
+    Combined,
+    ForceEvent,
+    ScaleFrequency,
+    ScaleSeverity,
+    Shock,
+    StressSet,
+    _apply_all,
+    _fmt,
+    _invalid,
+    load_stress_sets,
+    shock_from_dict,
+)
 
 __all__ = [
     "AddScenario",
@@ -74,491 +77,6 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 METRICS = ("mean", "p95", "p99", "tvar99")
 _METRIC = re.compile(r"^(mean|p\d{1,2}(\.\d+)?|tvar\d{1,2}(\.\d+)?)$")
-
-
-def _invalid(loc: str, message: str) -> ValidationError:
-    return ValidationError([Issue(loc, message)])
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-# ------------------------------------------------------------------------------ shocks
-class Shock(pydantic.BaseModel):
-    """Base of all shocks: an immutable, validated change to a portfolio.
-
-    Subclasses set ``kind`` (the name in stress files), ``positional`` (the order
-    of positional constructor arguments) and implement :meth:`apply`.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    kind: ClassVar[str] = ""
-    positional: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(self.positional):
-            raise ValidationError(
-                f"{type(self).__name__} takes at most {len(self.positional)} positional "
-                f"arguments ({', '.join(self.positional)}), got {len(args)}"
-            )
-        for name, value in zip(self.positional, args, strict=False):
-            if name in kwargs:
-                raise _invalid(name, "given twice")
-            kwargs[name] = value
-        init_model(self, self._parse_nested(kwargs))
-
-    @classmethod
-    def _parse_nested(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """Build nested objects given in their file form (before pydantic sees them),
-        so that their errors are located under this shock's key."""
-        return data
-
-    @abstractmethod
-    def apply(self, portfolio: Portfolio) -> Portfolio:
-        """The stressed portfolio; ``ValidationError`` if the shock does not fit it."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The stress-file form: ``kind`` and the keys that were given."""
-        out: dict[str, Any] = {"kind": self.kind}
-        for name in type(self).model_fields:
-            if name in self.model_fields_set:
-                value = getattr(self, name)
-                if isinstance(value, Scenario):
-                    value = value.to_dict()
-                elif isinstance(value, tuple):
-                    value = [v.to_dict() if isinstance(v, Shock) else v for v in value]
-                out[name] = value
-        return out
-
-    def __repr__(self) -> str:
-        shown = [k for k in type(self).model_fields if k in self.model_fields_set]
-        args = ", ".join(
-            f"{k}={list(v) if isinstance(v, tuple) else v!r}"
-            for k in shown
-            for v in [getattr(self, k)]
-        )
-        return f"{type(self).__name__}({args})"
-
-    __str__ = __repr__
-
-
-_KINDS: dict[str, type[Shock]] = {}
-
-
-def _register(cls: type[Shock]) -> type[Shock]:
-    _KINDS[cls.kind] = cls
-    return cls
-
-
-class _Targeted(Shock):
-    """A shock on one scenario, every scenario (``"*"``) or one category."""
-
-    scenario: str = "*"
-    category: str | None = None
-
-    @field_validator("category")
-    @classmethod
-    def _category_ok(cls, v: str | None) -> str | None:
-        if v is not None and v not in CATEGORIES:
-            raise ValueError(f"unknown category {v!r}; allowed: {list(CATEGORIES)}")
-        return v
-
-    @pydantic.model_validator(mode="after")
-    def _one_target(self) -> _Targeted:
-        if self.category is not None and self.scenario != "*":
-            raise ValueError(
-                f"give a scenario id or a category, not both (scenario={self.scenario!r}, "
-                f"category={self.category!r})"
-            )
-        return self
-
-    def targets(self, portfolio: Portfolio) -> list[str]:
-        """The ids of the scenarios this shock changes in ``portfolio``."""
-        if self.category is not None:
-            ids = [s.id for s in portfolio.scenarios if s.category == self.category]
-            if not ids:
-                present = sorted({s.category for s in portfolio.scenarios})
-                raise _invalid(
-                    "category",
-                    f"no scenario in category {self.category!r}; "
-                    f"categories in the portfolio: {present}",
-                )
-            return ids
-        if self.scenario == "*":
-            return list(portfolio.ids)
-        if self.scenario not in portfolio.ids:
-            raise _invalid(
-                "scenario",
-                f"unknown scenario id {self.scenario!r}; allowed: '*' or one of "
-                f"{list(portfolio.ids)}",
-            )
-        return [self.scenario]
-
-    def _replace(self, portfolio: Portfolio, change: Any) -> Portfolio:
-        ids = set(self.targets(portfolio))
-        out = [change(s) if s.id in ids else s for s in portfolio.scenarios]
-        return portfolio.with_scenarios(out)
-
-
-class _Scaling(_Targeted):
-    """A targeted shock with a multiplicative ``factor`` (> 0)."""
-
-    factor: float
-
-    @field_validator("factor")
-    @classmethod
-    def _factor_ok(cls, v: float) -> float:
-        if not v > 0:
-            raise ValueError(f"must be > 0, got {_fmt(v)}")
-        return v
-
-
-@_register
-class ScaleFrequency(_Scaling):
-    """Multiply the expected number of events a year by ``factor``.
-
-    Poisson: the rate (an uncertain rate is scaled as a distribution).
-    Bernoulli: ``p``; a ``factor * p`` above 1 is an error unless ``cap=True``,
-    which caps it at 1. Negative binomial: the mean, at the same dispersion ``r``.
-    Counts are drawn by inverse transform, so a year never has fewer events than
-    in the baseline (for fixed-rate Poisson, Bernoulli and negative binomial).
-
-    Examples
-    --------
-    >>> ScaleFrequency("plant-fire", 3.0)
-    ScaleFrequency(scenario='plant-fire', factor=3.0)
-    """
-
-    kind: ClassVar[str] = "scale_frequency"
-    positional: ClassVar[tuple[str, ...]] = ("scenario", "factor")
-    cap: bool = False
-
-    if TYPE_CHECKING:
-
-        def __init__(
-            self,
-            scenario: str = "*",
-            factor: float = ...,
-            *,
-            category: str | None = None,
-            cap: bool = False,
-        ) -> None: ...
-
-    def apply(self, portfolio: Portfolio) -> Portfolio:
-        return self._replace(portfolio, lambda s: s.with_(frequency=self._scaled(s)))
-
-    def _scaled(self, s: Scenario) -> Any:
-        f, k = s.frequency, self.factor
-        if isinstance(f, Poisson):
-            rate = f.rate
-            if isinstance(rate, Gamma):  # stays a Gamma: the count stays negative binomial
-                return Poisson(rate=Gamma(shape=rate.shape, rate=rate.rate / k))
-            return Poisson(rate=rate.scaled(k) if not isinstance(rate, float | int) else k * rate)
-        if isinstance(f, Bernoulli):
-            p = k * f.p
-            if p > 1 and not self.cap:
-                raise _invalid(
-                    "factor",
-                    f"{s.id}: factor {_fmt(k)} x p {_fmt(f.p)} = {p:.4g} exceeds 1; "
-                    f"allowed: factor <= {1 / f.p:.4g}, or cap=True to cap p at 1",
-                )
-            return Bernoulli(p=min(p, 1.0))
-        if isinstance(f, NegativeBinomial):
-            return NegativeBinomial.from_mean_dispersion(k * f.mean(), f.r)
-        raise _invalid(
-            "scenario",
-            f"{s.id}: cannot scale a {f.dist} frequency; "
-            f"allowed: poisson, bernoulli, negative_binomial",
-        )
-
-
-@_register
-class ScaleSeverity(_Scaling):
-    """Multiply every event loss of the targeted scenarios by ``factor``.
-
-    Losses are scaled before insurance, so net losses scale by less where a
-    layer pays. The same uniforms give the same events, times ``factor``.
-    """
-
-    kind: ClassVar[str] = "scale_severity"
-    positional: ClassVar[tuple[str, ...]] = ("scenario", "factor")
-
-    if TYPE_CHECKING:
-
-        def __init__(
-            self, scenario: str = "*", factor: float = ..., *, category: str | None = None
-        ) -> None: ...
-
-    def apply(self, portfolio: Portfolio) -> Portfolio:
-        return self._replace(portfolio, lambda s: s.with_(severity=s.severity.scaled(self.factor)))
-
-
-@_register
-class ForceEvent(_Targeted):
-    """Every simulated year has ``count`` extra events at the severity's ``quantile``.
-
-    There is no fixed-count frequency, so each forced event is a companion
-    scenario ``<id>-forced`` (``<id>-forced-1``, ``-2``, ... when ``count > 1``)
-    with frequency ``Bernoulli(p=1.0)`` and severity ``Constant(severity.ppf(q))``.
-    It keeps the scenario's category and per-event insurance layer; an annual
-    aggregate layer is not shared with it. The companions have their own random
-    streams, so every other scenario keeps its simulated years.
-    """
-
-    kind: ClassVar[str] = "force_event"
-    positional: ClassVar[tuple[str, ...]] = ("scenario",)
-    quantile: float = 0.9
-    count: int = 1
-
-    if TYPE_CHECKING:
-
-        def __init__(
-            self,
-            scenario: str = "*",
-            *,
-            category: str | None = None,
-            quantile: float = 0.9,
-            count: int = 1,
-        ) -> None: ...
-
-    @field_validator("quantile")
-    @classmethod
-    def _quantile_ok(cls, v: float) -> float:
-        if not 0 < v < 1:
-            raise ValueError(f"must lie in (0, 1) (a fraction, 0.9 not 90), got {_fmt(v)}")
-        return v
-
-    @field_validator("count")
-    @classmethod
-    def _count_ok(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be a whole number >= 1, got {v}")
-        return v
-
-    def forced_value(self, scenario: Scenario) -> float:
-        """The loss of each forced event of ``scenario`` (before insurance)."""
-        return float(scenario.severity.ppf(self.quantile))
-
-    def apply(self, portfolio: Portfolio) -> Portfolio:
-        added = []
-        for sid in self.targets(portfolio):
-            s = portfolio[sid]
-            layer = s.insurance.per_event if s.insurance else None
-            names = (
-                [f"{sid}-forced"]
-                if self.count == 1
-                else [f"{sid}-forced-{i}" for i in range(1, self.count + 1)]
-            )
-            for name in names:
-                added.append(
-                    Scenario(
-                        id=name,
-                        title=f"{s.title} (forced, q{_fmt(self.quantile)})",
-                        category=s.category,
-                        frequency=Bernoulli(p=1.0),
-                        severity=Constant(value=self.forced_value(s)),
-                        insurance=Insurance(per_event=layer) if layer else None,
-                    )
-                )
-        return _add(portfolio, added)
-
-
-def _add(portfolio: Portfolio, scenarios: Sequence[Scenario]) -> Portfolio:
-    taken = set(portfolio.ids)
-    clash = [s.id for s in scenarios if s.id in taken]
-    if clash:
-        raise _invalid("scenario", f"id {clash[0]!r} is already in the portfolio; ids must be new")
-    return portfolio.with_scenarios([*portfolio.scenarios, *scenarios])
-
-
-@_register
-class AddScenario(Shock):
-    """Add a scenario (an emerging risk) to the portfolio; its id must be new."""
-
-    kind: ClassVar[str] = "add_scenario"
-    positional: ClassVar[tuple[str, ...]] = ("scenario",)
-    scenario: Scenario
-
-    if TYPE_CHECKING:
-
-        def __init__(self, scenario: Scenario | Mapping[str, Any]) -> None: ...
-
-    @classmethod
-    def _parse_nested(cls, data: dict[str, Any]) -> dict[str, Any]:
-        card = data.get("scenario")
-        if isinstance(card, Mapping):
-            try:
-                data["scenario"] = Scenario(**dict(card))
-            except ValidationError as err:
-                raise err.within("scenario") from None
-        return data
-
-    def apply(self, portfolio: Portfolio) -> Portfolio:
-        return _add(portfolio, [self.scenario])
-
-
-@_register
-class Combined(Shock):
-    """Several shocks applied in order, each to the result of the one before."""
-
-    kind: ClassVar[str] = "combined"
-    positional: ClassVar[tuple[str, ...]] = ("shocks",)
-    shocks: tuple[Shock, ...]
-
-    if TYPE_CHECKING:
-
-        def __init__(self, shocks: Iterable[Shock | Mapping[str, Any]]) -> None: ...
-
-    @classmethod
-    def _parse_nested(cls, data: dict[str, Any]) -> dict[str, Any]:
-        if "shocks" in data:
-            data["shocks"] = _parse_shocks(data["shocks"])
-        return data
-
-    def apply(self, portfolio: Portfolio) -> Portfolio:
-        return _apply_all(self.shocks, portfolio)
-
-
-def _parse_shocks(value: Any) -> tuple[Shock, ...]:
-    if not isinstance(value, list | tuple) or not value:
-        raise _invalid("shocks", f"must be a non-empty list of shocks, got {value!r}")
-    issues: list[Issue] = []
-    out: list[Shock] = []
-    for j, item in enumerate(value):
-        try:
-            out.append(shock_from_dict(item) if isinstance(item, Mapping) else item)
-        except ValidationError as err:
-            issues.extend(err.within(f"shocks[{j}]").issues)
-        if not isinstance(item, Mapping | Shock):
-            issues.append(Issue(f"shocks[{j}]", f"must be a shock or a mapping, got {item!r}"))
-    if issues:
-        raise ValidationError(issues)
-    return tuple(out)
-
-
-def _apply_all(shocks: Sequence[Shock], portfolio: Portfolio) -> Portfolio:
-    for j, shock in enumerate(shocks):
-        try:
-            portfolio = shock.apply(portfolio)
-        except ValidationError as err:
-            raise err.within(f"shocks[{j}]") from None
-    return portfolio
-
-
-def shock_from_dict(data: Mapping[str, Any]) -> Shock:
-    """A shock from its stress-file form ``{kind: scale_severity, scenario: ..., ...}``.
-
-    Raises
-    ------
-    ValidationError
-        Naming the bad key, the bad value and what is allowed.
-    """
-    if not isinstance(data, Mapping):
-        raise _invalid("", f"a shock must be a mapping with a 'kind', got {data!r}")
-    rest = dict(data)
-    kind = rest.pop("kind", None)
-    if kind not in _KINDS:
-        raise _invalid("kind", f"unknown shock kind {kind!r}; allowed: {sorted(_KINDS)}")
-    return _KINDS[kind](**rest)
-
-
-# --------------------------------------------------------------------------- stress sets
-class StressSet(pydantic.BaseModel):
-    """A named list of shocks, applied together (a stress scenario for a register)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    description: str = ""
-    shocks: tuple[Shock, ...]
-
-    def __init__(self, **data: Any) -> None:
-        # Every problem at once: the shocks' and the other keys'.
-        issues: list[Issue] = []
-        try:
-            data["shocks"] = _parse_shocks(data.get("shocks"))
-        except ValidationError as err:
-            issues.extend(err.issues)
-            # A stand-in, so that the other keys are still checked.
-            data["shocks"] = (ScaleSeverity(factor=1.0),)
-        try:
-            init_model(self, data)
-        except ValidationError as err:
-            issues.extend(err.issues)
-        if issues:
-            raise ValidationError(issues)
-
-    def apply(self, portfolio: Portfolio) -> Portfolio:
-        """The stressed portfolio."""
-        return _apply_all(self.shocks, portfolio)
-
-
-def load_stress_sets(
-    path: str | os.PathLike[str], *, portfolio: Portfolio | None = None
-) -> dict[str, StressSet]:
-    """Read named stress sets from a YAML file (see ``examples/stress.yaml``).
-
-    The file has a ``sets`` list; each set has a ``name``, an optional
-    ``description`` and a list of ``shocks``, each with a ``kind``
-    (``scale_frequency``, ``scale_severity``, ``force_event``, ``add_scenario``,
-    ``combined``) and that shock's keys. With ``portfolio``, every set is also
-    applied to it, so unknown scenario ids are reported at load time.
-
-    Raises
-    ------
-    ValidationError
-        Every problem at once, located like the card errors:
-        ``stress.yaml: sets[1] (cyber wave).shocks[0].factor: must be > 0, got -2``.
-
-    Examples
-    --------
-    >>> sets = load_stress_sets("examples/stress.yaml")
-    >>> "cyber wave" in sets
-    True
-    """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError([Issue("", "no such file")], source=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        issue = Issue("", f"not valid YAML at {where}: {getattr(err, 'problem', None) or err}")
-        raise ValidationError([issue], source=p.name) from None
-    raw = data.get("sets") if isinstance(data, Mapping) else None
-    if not isinstance(raw, list) or not raw:
-        raise ValidationError(
-            [Issue("sets", f"must be a non-empty list of stress sets, got {raw!r}")], source=p.name
-        )
-    issues: list[Issue] = []
-    out: dict[str, StressSet] = {}
-    for i, item in enumerate(raw):
-        label = f"sets[{i}]"
-        if not isinstance(item, Mapping):
-            issues.append(Issue(label, f"must be a mapping with name and shocks, got {item!r}"))
-            continue
-        if isinstance(item.get("name"), str):
-            label += f" ({item['name']})"
-        try:
-            found = StressSet(**dict(item))
-            if portfolio is not None:
-                found.apply(portfolio)
-        except ValidationError as err:
-            issues.extend(err.within(label).issues)
-            continue
-        if found.name in out:
-            issues.append(Issue(f"{label}.name", f"duplicate name {found.name!r}"))
-        out[found.name] = found
-    if issues:
-        raise ValidationError(issues, source=p.name)
-    return out
 
 
 # --------------------------------------------------------------------------- the run
