@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic
 import yaml
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from riskbench.dists import Bernoulli, Constant, Gamma, NegativeBinomial, Poisson, init_model
 from riskbench.errors import Issue, ValidationError
@@ -45,6 +45,7 @@ __all__ = [
     "AddScenario",
     "Combined",
     "ForceEvent",
+    "NodeOutage",
     "ScaleFrequency",
     "ScaleSeverity",
     "Shock",
@@ -377,6 +378,42 @@ class AddScenario(Shock):
 
     def apply(self, portfolio: Portfolio) -> Portfolio:
         return _add(portfolio, [self.scenario])
+
+
+@_register
+class NodeOutage(Shock):
+    """Take a dependency-graph node out for ``days`` in every stressed year.
+
+    The lost revenue the graph propagates from the outage (buffers, alternatives and
+    recovery included) is added as a scenario ``outage-<node>`` that happens once a
+    year with certainty. ``graph`` is a path to the graph's YAML file.
+    """
+
+    kind: ClassVar[str] = "node_outage"
+    positional: ClassVar[tuple[str, ...]] = ("graph", "node", "days")
+    graph: str
+    node: str
+    days: float = Field(gt=0)
+
+    if TYPE_CHECKING:
+
+        def __init__(self, graph: str, node: str, days: float) -> None: ...
+
+    def lost_revenue(self) -> float:
+        """The deterministic lost revenue of the outage, from the graph."""
+        from riskbench.graph import DependencyGraph
+
+        return DependencyGraph.from_yaml(self.graph).outage(self.node, self.days).total_lost_revenue
+
+    def apply(self, portfolio: Portfolio) -> Portfolio:
+        added = Scenario(
+            id=f"outage-{self.node}",
+            title=f"{self.node} out for {_fmt(self.days)} days",
+            category="supply-chain",
+            frequency=Bernoulli(p=1.0),
+            severity=Constant(value=self.lost_revenue()),
+        )
+        return _add(portfolio, [added])
 
 
 @_register

@@ -282,7 +282,7 @@ def good_set(name: str = "ok") -> dict[str, Any]:
             [
                 "stress.yaml: sets[0] (x).shocks[0].quantile: must lie in (0, 1) (a fraction, 0.9 not 90), got 1.5",
                 "stress.yaml: sets[0] (x).shocks[1].kind: unknown shock kind None; allowed: "
-                "['add_scenario', 'combined', 'force_event', 'scale_frequency', 'scale_severity']",
+                "['add_scenario', 'combined', 'force_event', 'node_outage', 'scale_frequency', 'scale_severity']",
             ],
         ),
         (
@@ -398,3 +398,29 @@ def test_reverse_stress_input_errors(kwargs: dict[str, Any], expected: str) -> N
     with pytest.raises(rb.ValidationError) as err:
         reverse_stress(two(), **args)
     assert any(m.startswith(expected) for m in messages(err)), messages(err)
+
+
+def test_node_outage_adds_the_graphs_lost_revenue_every_year() -> None:
+    from riskbench.graph import DependencyGraph
+
+    portfolio = rb.load_portfolio("examples/register.yaml")
+    shock = rb.NodeOutage("examples/dependencies.yaml", "valve-forgings", 30)
+    expected = (
+        DependencyGraph.from_yaml("examples/dependencies.yaml")
+        .outage("valve-forgings", 30)
+        .total_lost_revenue
+    )
+    assert expected > 0
+    result = rb.stress(portfolio, shock, trials=2_000, seed=1)
+    losses = result.stressed.scenario_losses("outage-valve-forgings")
+    np.testing.assert_allclose(losses, expected)
+    # Everything else is unchanged (common random numbers).
+    np.testing.assert_array_equal(
+        result.stressed.scenario_losses("plant-fire"), result.baseline.scenario_losses("plant-fire")
+    )
+    with pytest.raises(rb.ValidationError, match="days"):
+        rb.NodeOutage("examples/dependencies.yaml", "valve-forgings", -1)
+    card = shock_from_dict(
+        {"kind": "node_outage", "graph": "examples/dependencies.yaml", "node": "erp", "days": 5}
+    )
+    assert isinstance(card, rb.NodeOutage)
