@@ -55,6 +55,7 @@ from riskbench.severity_fit import fit_severity
 from riskbench.stress import (
     AddScenario,
     Combined,
+    DropMitigation,
     ForceEvent,
     NodeOutage,
     ReverseStress,
@@ -103,6 +104,7 @@ __all__ = [
     "Constant",
     "DependencyGraph",
     "Distribution",
+    "DropMitigation",
     "Empirical",
     "ExactResult",
     "ForceEvent",

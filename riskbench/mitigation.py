@@ -49,7 +49,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -86,7 +86,8 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 Factor = float | Distribution
-Objective = Literal["mean", "p99"]
+Objective = Literal["mean", "p99", "tolerance"]
+Tolerance: TypeAlias = Sequence[tuple[float, float]] | pd.DataFrame
 
 _GRID = 8  # quantile midpoints standing in for an uncertain factor
 _GRID_Q = (np.arange(_GRID) + 0.5) / _GRID
@@ -523,6 +524,11 @@ class OptimizationResult:
     ``frontier`` lists the non-dominated affordable sets (no other set is as cheap
     and at least as good, with one of the two strictly), cheapest first, with
     columns ``mitigations`` (a tuple of ids), ``annual_cost`` and ``objective``.
+
+    With ``objective="tolerance"``, ``tolerance`` is the curve with, for the best
+    set, its ``exceedance`` probability ``P(L > loss)`` and ``ratio`` (exceedance /
+    tolerated probability) at each point, and ``within_tolerance`` says whether
+    the best set's worst ratio is at most 1; both are ``None`` for other objectives.
     """
 
     best: tuple[str, ...]
@@ -532,6 +538,82 @@ class OptimizationResult:
     budget_per_year: float
     frontier: pd.DataFrame
     n_evaluated: int
+    within_tolerance: bool | None = None
+    tolerance: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def _tolerance_curve(tolerance: Any) -> tuple[FloatArray, FloatArray]:
+    """The (losses, probabilities) of a risk-tolerance curve, checked."""
+
+    def bad(msg: str) -> ValidationError:
+        return ValidationError([Issue("tolerance", msg)])
+
+    if isinstance(tolerance, pd.DataFrame):
+        missing = [c for c in ("loss", "probability") if c not in tolerance.columns]
+        if missing:
+            raise bad(
+                f"a DataFrame needs columns 'loss' and 'probability', missing {missing}; "
+                f"got {list(tolerance.columns)}"
+            )
+        pairs = list(zip(tolerance["loss"], tolerance["probability"], strict=True))
+    elif isinstance(tolerance, Iterable) and not isinstance(tolerance, str | bytes | Mapping):
+        pairs = list(tolerance)
+    else:
+        raise bad(
+            f"must be a list of (loss, probability) points or a DataFrame with columns "
+            f"loss, probability, got {tolerance!r}"
+        )
+    if not pairs:
+        raise bad("needs at least one (loss, probability) point, got none")
+    issues = []
+    losses: list[float] = []
+    probs: list[float] = []
+    for i, pt in enumerate(pairs):
+        try:
+            loss, p = (float(v) for v in pt)
+        except (TypeError, ValueError):
+            issues.append(
+                Issue(f"tolerance[{i}]", f"must be a (loss, probability) pair, got {pt!r}")
+            )
+            continue
+        if not math.isfinite(loss) or loss < 0:
+            issues.append(
+                Issue(f"tolerance[{i}]", f"loss must be a finite amount >= 0, got {loss!r}")
+            )
+        if not 0 < p <= 1:
+            issues.append(
+                Issue(
+                    f"tolerance[{i}]",
+                    f"probability must lie in (0, 1] (0.01 for 1 in 100 years), got {p!r}",
+                )
+            )
+        if losses and not loss > losses[-1]:
+            issues.append(
+                Issue(
+                    f"tolerance[{i}]",
+                    f"losses must increase along the curve, got {loss!r} after {losses[-1]!r}",
+                )
+            )
+        if probs and p > probs[-1]:
+            issues.append(
+                Issue(
+                    f"tolerance[{i}]",
+                    f"probabilities must not increase along the curve (a larger loss is "
+                    f"tolerated no more often), got {p!r} after {probs[-1]!r}",
+                )
+            )
+        losses.append(loss)
+        probs.append(p)
+    if issues:
+        raise ValidationError(issues)
+    return np.array(losses), np.array(probs)
+
+
+def _exceedance(losses: FloatArray, levels: FloatArray) -> FloatArray:
+    """P(L > level) for each level, from the simulated years."""
+    ordered = np.sort(losses)
+    above = ordered.size - np.searchsorted(ordered, levels, side="right")
+    return np.asarray(above / ordered.size, dtype=float)
 
 
 def optimize_mitigations(
@@ -540,6 +622,7 @@ def optimize_mitigations(
     *,
     budget_per_year: float,
     objective: Objective = "mean",
+    tolerance: Tolerance | None = None,
     trials: int,
     seed: int | None,
     max_exact: int = 20,
@@ -556,7 +639,15 @@ def optimize_mitigations(
     Parameters
     ----------
     objective
-        ``"mean"`` (expected annual loss) or ``"p99"`` (the 1-in-100 annual loss).
+        ``"mean"`` (expected annual loss), ``"p99"`` (the 1-in-100 annual loss) or
+        ``"tolerance"``: the worst ratio, over the points of ``tolerance``, of the
+        portfolio's exceedance probability ``P(L > loss)`` to the tolerated
+        probability (at most 1: within tolerance). Ties are broken by cost.
+    tolerance
+        The risk-tolerance curve for ``objective="tolerance"``: ``[(loss,
+        probability), ...]`` or a DataFrame with columns ``loss`` and
+        ``probability``; losses increasing, probabilities in (0, 1] and not
+        increasing.
     max_exact
         The most mitigations searched exhaustively (2**n subsets).
 
@@ -574,8 +665,19 @@ def optimize_mitigations(
     ('good',)
     """
     issues = []
-    if objective not in ("mean", "p99"):
-        issues.append(Issue("objective", f"must be one of 'mean', 'p99', got {objective!r}"))
+    if objective not in ("mean", "p99", "tolerance"):
+        issues.append(
+            Issue("objective", f"must be one of 'mean', 'p99', 'tolerance', got {objective!r}")
+        )
+    elif (objective == "tolerance") != (tolerance is not None):
+        issues.append(
+            Issue(
+                "tolerance",
+                "objective='tolerance' needs a tolerance=[(loss, probability), ...]"
+                if tolerance is None
+                else f"is used only with objective='tolerance', got objective={objective!r}",
+            )
+        )
     if not isinstance(budget_per_year, int | float) or budget_per_year < 0:
         issues.append(Issue("budget_per_year", f"must be a cost >= 0, got {budget_per_year!r}"))
     if len(mitigations) > max_exact:
@@ -588,12 +690,15 @@ def optimize_mitigations(
         )
     if issues:
         raise ValidationError(issues)
+    levels, tolerated = _tolerance_curve(tolerance) if tolerance is not None else (None, None)
     _check_options(trials, 1, 0.0)
     mitigations = list(mitigations)
     check_mitigations(portfolio, mitigations)
     cols = _Columns(portfolio, trials=trials, seed=seed, workers=workers)
 
     def score(losses: FloatArray) -> float:
+        if levels is not None and tolerated is not None:
+            return float(np.max(_exceedance(losses, levels) / tolerated))
         return float(losses.mean()) if objective == "mean" else _quantile(losses, 0.99)
 
     costs = [m.annual_cost for m in mitigations]
@@ -617,6 +722,12 @@ def optimize_mitigations(
             frontier.append({"mitigations": ids, "annual_cost": cost, "objective": value})
             best_so_far = value
     best = min(found, key=lambda t: (t[1], t[0], len(t[2])))
+    curve = None
+    if levels is not None and tolerated is not None:
+        exceed = _exceedance(cols.annual(_by_id(mitigations, best[2], "best")), levels)
+        curve = pd.DataFrame(
+            {"loss": levels, "probability": tolerated, "exceedance": exceed}
+        ).assign(ratio=exceed / tolerated)
     return OptimizationResult(
         best=best[2],
         best_objective=best[1],
@@ -625,6 +736,8 @@ def optimize_mitigations(
         budget_per_year=float(budget_per_year),
         frontier=pd.DataFrame(frontier, columns=["mitigations", "annual_cost", "objective"]),
         n_evaluated=len(found),
+        within_tolerance=bool(best[1] <= 1) if curve is not None else None,
+        tolerance=curve,
     )
 
 

@@ -44,6 +44,7 @@ from riskbench.scenario import CATEGORIES, Insurance, Portfolio, Scenario
 __all__ = [
     "AddScenario",
     "Combined",
+    "DropMitigation",
     "ForceEvent",
     "NodeOutage",
     "ScaleFrequency",
@@ -417,6 +418,33 @@ class NodeOutage(Shock):
 
 
 @_register
+class DropMitigation(Shock):
+    """Take one mitigation out of the plan in force for the stressed run.
+
+    It changes the plan, not the scenarios: :func:`riskbench.stress.stress` (and
+    ``stress_all``) with ``mitigations=[...]`` apply the whole plan to the baseline
+    and the plan less the dropped mitigations to the stressed run, after the other
+    shocks. :meth:`apply` alone leaves the portfolio as it is.
+
+    Examples
+    --------
+    >>> DropMitigation("edr")
+    DropMitigation(mitigation_id='edr')
+    """
+
+    kind: ClassVar[str] = "drop_mitigation"
+    positional: ClassVar[tuple[str, ...]] = ("mitigation_id",)
+    mitigation_id: str = Field(min_length=1)
+
+    if TYPE_CHECKING:
+
+        def __init__(self, mitigation_id: str) -> None: ...
+
+    def apply(self, portfolio: Portfolio) -> Portfolio:
+        return portfolio
+
+
+@_register
 class Combined(Shock):
     """Several shocks applied in order, each to the result of the one before."""
 
@@ -520,8 +548,9 @@ def load_stress_sets(
     The file has a ``sets`` list; each set has a ``name``, an optional
     ``description`` and a list of ``shocks``, each with a ``kind``
     (``scale_frequency``, ``scale_severity``, ``force_event``, ``add_scenario``,
-    ``combined``) and that shock's keys. With ``portfolio``, every set is also
-    applied to it, so unknown scenario ids are reported at load time.
+    ``node_outage``, ``drop_mitigation``, ``combined``) and that shock's keys.
+    With ``portfolio``, every set is also applied to it, so unknown scenario ids
+    are reported at load time (mitigation ids are checked when the set is run).
 
     Raises
     ------

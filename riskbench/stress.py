@@ -40,11 +40,13 @@ from scipy import optimize
 
 from riskbench.engine import simulate
 from riskbench.errors import Issue, ValidationError
+from riskbench.mitigation import Mitigation, apply_mitigations, check_mitigations
 from riskbench.results import PORTFOLIO, SimulationResult, _Samples
 from riskbench.scenario import Portfolio
 from riskbench.shocks import (
     AddScenario,
     Combined,
+    DropMitigation,
     ForceEvent,
     NodeOutage,
     ScaleFrequency,
@@ -61,6 +63,7 @@ from riskbench.shocks import (
 __all__ = [
     "AddScenario",
     "Combined",
+    "DropMitigation",
     "ForceEvent",
     "NodeOutage",
     "ReverseStress",
@@ -100,6 +103,61 @@ def _run(portfolio: Portfolio, trials: int, seed: int | None, workers: int | Non
     res = simulate(portfolio, trials=trials, seed=seed, workers=workers)
     assert isinstance(res, SimulationResult)
     return res
+
+
+def _drops(items: Sequence[Shock], loc: str = "shocks") -> list[tuple[str, DropMitigation]]:
+    """Every DropMitigation among ``items`` (inside Combined too), with its location."""
+    out: list[tuple[str, DropMitigation]] = []
+    for j, s in enumerate(items):
+        if isinstance(s, DropMitigation):
+            out.append((f"{loc}[{j}].mitigation_id", s))
+        elif isinstance(s, Combined):
+            out.extend(_drops(s.shocks, f"{loc}[{j}].shocks"))
+    return out
+
+
+def _check_plan(portfolio: Portfolio, mitigations: Sequence[Mitigation] | None) -> list[Mitigation]:
+    if mitigations is None:
+        return []
+    plan = list(mitigations)
+    bad = [m for m in plan if not isinstance(m, Mitigation)]
+    if bad:
+        raise _invalid("mitigations", f"must be a list of Mitigation, got {bad[0]!r}")
+    check_mitigations(portfolio, plan)
+    return plan
+
+
+def _stressed_plan(items: Sequence[Shock], plan: list[Mitigation], given: bool) -> list[Mitigation]:
+    """The plan in force in the stressed run: ``plan`` less the dropped mitigations."""
+    drops = _drops(items)
+    known = [m.id for m in plan]
+    issues = []
+    for loc, d in drops:
+        if not given:
+            issues.append(
+                Issue(
+                    loc,
+                    f"drop_mitigation {d.mitigation_id!r} needs the plan in force: "
+                    f"pass mitigations=[...] (the Mitigation objects) to stress()",
+                )
+            )
+        elif d.mitigation_id not in known:
+            issues.append(
+                Issue(
+                    loc,
+                    f"unknown mitigation id {d.mitigation_id!r}; mitigations in the plan: {known}",
+                )
+            )
+    if issues:
+        raise ValidationError(issues)
+    dropped = {d.mitigation_id for _, d in drops}
+    return [m for m in plan if m.id not in dropped]
+
+
+def _mitigated(portfolio: Portfolio, plan: Sequence[Mitigation]) -> Portfolio:
+    if not plan:
+        return portfolio
+    return portfolio.with_scenarios([apply_mitigations(s, plan) for s in portfolio.scenarios])
 
 
 def _measures(values: FloatArray) -> list[float]:
@@ -172,6 +230,7 @@ def stress(
     trials: int = 100_000,
     seed: int | None = None,
     workers: int | None = None,
+    mitigations: Sequence[Mitigation] | None = None,
 ) -> StressResult:
     """Simulate ``portfolio`` with and without ``shocks`` from the same seed.
 
@@ -184,6 +243,11 @@ def stress(
     trials, seed, workers
         As for :func:`riskbench.simulate`; ``seed=None`` draws one, used by both runs
         and recorded on them.
+    mitigations
+        The plan in force (a list of :class:`~riskbench.Mitigation`): applied to
+        every scenario of both runs (with :func:`~riskbench.apply_mitigations`,
+        after the other shocks), less any :class:`DropMitigation` in the stressed
+        run. A ``DropMitigation`` without it is an error.
 
     Returns
     -------
@@ -200,8 +264,10 @@ def stress(
     3.0
     """
     name, items = _as_shocks(shocks)
-    stressed_portfolio = _apply_all(items, portfolio)
-    base = _run(portfolio, trials, seed, workers)
+    plan = _check_plan(portfolio, mitigations)
+    stressed_plan = _stressed_plan(items, plan, mitigations is not None)
+    stressed_portfolio = _mitigated(_apply_all(items, portfolio), stressed_plan)
+    base = _run(_mitigated(portfolio, plan), trials, seed, workers)
     return _compare(name, base, _run(stressed_portfolio, trials, base.seed, workers))
 
 
@@ -212,11 +278,13 @@ def stress_all(
     trials: int = 100_000,
     seed: int | None = None,
     workers: int | None = None,
+    mitigations: Sequence[Mitigation] | None = None,
 ) -> dict[str, StressResult]:
     """Run several stress sets against one baseline simulation (same seed for all).
 
     Every set is applied before anything is simulated, so a set that does not
     fit the portfolio fails fast, located as ``sets[name].shocks[j]...``.
+    ``mitigations`` is the plan in force, as for :func:`stress`.
 
     Examples
     --------
@@ -228,13 +296,15 @@ def stress_all(
     True
     """
     chosen = list(sets.values()) if isinstance(sets, Mapping) else list(sets)
+    plan = _check_plan(portfolio, mitigations)
     stressed: dict[str, Portfolio] = {}
     for s in chosen:
         try:
-            stressed[s.name] = s.apply(portfolio)
+            kept = _stressed_plan(s.shocks, plan, mitigations is not None)
+            stressed[s.name] = _mitigated(s.apply(portfolio), kept)
         except ValidationError as err:
             raise err.within(f"sets[{s.name}]") from None
-    base = _run(portfolio, trials, seed, workers)
+    base = _run(_mitigated(portfolio, plan), trials, seed, workers)
     return {
         name: _compare(name, base, _run(p, trials, base.seed, workers))
         for name, p in stressed.items()

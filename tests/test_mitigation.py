@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -277,3 +279,136 @@ def test_the_loader_locates_every_problem(tmp_path: Path) -> None:
         "mitigations[2] (fac).severity_factor",
     ]
     assert str(info.value).splitlines()[1].startswith("  bad.yaml: mitigations[1] (neg)")
+
+
+# ------------------------------------------------------------------ risk-tolerance curve
+def tolerance_case() -> tuple[rb.Portfolio, list[Mitigation]]:
+    # a: 1000 with probability 0.2; b: 300 with probability 0.5 (independent).
+    pf = rb.Portfolio(
+        [
+            scenario(rb.Bernoulli(p=0.2), rb.Constant(1000.0), "a"),
+            scenario(rb.Bernoulli(p=0.5), rb.Constant(300.0), "b"),
+        ]
+    )
+    ms = [
+        Mitigation(
+            id="ma-freq", name="A rarer", scenarios=["a"], cost_per_year=100, frequency_factor=0.4
+        ),
+        Mitigation(
+            id="ma-sev", name="A smaller", scenarios=["a"], cost_per_year=50, severity_factor=0.4
+        ),
+        Mitigation(
+            id="mb", name="B rarer", scenarios=["b"], cost_per_year=60, frequency_factor=0.4
+        ),
+        # The same effect as ma-sev, dearer: a tie the cost must break.
+        Mitigation(
+            id="ma-sev-dear",
+            name="A smaller, dear",
+            scenarios=["a"],
+            cost_per_year=95,
+            severity_factor=0.4,
+        ),
+    ]
+    return pf, ms
+
+
+CURVE = [(200.0, 0.5), (500.0, 0.1)]  # at most 1 year in 2 above 200, 1 in 10 above 500
+
+
+def test_tolerance_objective_matches_the_hand_computed_exceedances() -> None:
+    pf, ms = tolerance_case()
+    res = optimize_mitigations(
+        pf,
+        ms,
+        budget_per_year=200,
+        objective="tolerance",
+        tolerance=CURVE,
+        trials=40_000,
+        seed=3,
+        workers=1,
+    )
+    # P(L > 200) = 1 - 0.8 * 0.5 = 0.6 (ratio 1.2); P(L > 500) = 0.2 (ratio 2).
+    assert res.baseline_objective == pytest.approx(2.0, abs=0.06)
+    # ma-sev + mb: a is 400, b has p = 0.2: P(L > 200) = 1 - 0.8 * 0.8 = 0.36 (0.72),
+    # P(L > 500) = 0.2 * 0.2 = 0.04 (0.4). ma-sev-dear + mb ties exactly; it costs more.
+    assert res.best == ("ma-sev", "mb")
+    assert res.best_objective == pytest.approx(0.72, abs=0.02)
+    assert res.within_tolerance is True
+    assert res.tolerance is not None
+    np.testing.assert_allclose(res.tolerance["exceedance"], [0.36, 0.04], atol=0.01)
+    # The reported exceedances are exactly those of the simulated years.
+    plan = evaluate_mitigations(pf, ms, trials=40_000, seed=3, plan=list(res.best), workers=1)
+    losses = plan.annual_losses["plan"]
+    exact = [float((losses > 200).mean()), float((losses > 500).mean())]
+    assert list(res.tolerance["exceedance"]) == exact
+    assert res.best_objective == max(exact[0] / 0.5, exact[1] / 0.1)
+    # The frontier is still non-dominated: dearer sets are strictly better.
+    assert [tuple(x) for x in res.frontier["mitigations"]] == [
+        (),
+        ("ma-sev",),
+        ("ma-freq",),
+        ("ma-sev", "mb"),
+    ]
+    cost, value = res.frontier["annual_cost"].to_numpy(), res.frontier["objective"].to_numpy()
+    assert np.all(np.diff(cost) > 0)
+    assert np.all(np.diff(value) < 0)
+    np.testing.assert_allclose(value, [2.0, 1.2, 1.08, 0.72], atol=0.06)
+
+
+def test_tolerance_says_when_no_affordable_set_is_within_it() -> None:
+    pf, ms = tolerance_case()
+    frame = pd.DataFrame({"loss": [200.0, 500.0], "probability": [0.5, 0.1]})
+    res = optimize_mitigations(
+        pf,
+        ms,
+        budget_per_year=100,
+        objective="tolerance",
+        tolerance=frame,
+        trials=40_000,
+        seed=3,
+        workers=1,
+    )
+    # ma-freq: P(L > 200) = 1 - 0.92 * 0.5 = 0.54 (1.08), P(L > 500) = 0.08 (0.8).
+    assert res.best == ("ma-freq",)
+    assert res.best_objective == pytest.approx(1.08, abs=0.03)
+    assert res.within_tolerance is False
+    mean = optimize_mitigations(pf, ms, budget_per_year=100, trials=100, seed=3, workers=1)
+    assert mean.within_tolerance is None
+    assert mean.tolerance is None
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "loc", "message"),
+    [
+        ([(500.0, 0.1), (200.0, 0.05)], "tolerance[1]", "losses must increase"),
+        ([(200.0, 0.1), (500.0, 0.5)], "tolerance[1]", "probabilities must not increase"),
+        ([(200.0, 0.0)], "tolerance[0]", "probability must lie in (0, 1]"),
+        ([(200.0, 5)], "tolerance[0]", "got 5.0"),
+        ([(-1.0, 0.5)], "tolerance[0]", "loss must be a finite amount >= 0"),
+        ([(200.0,)], "tolerance[0]", "must be a (loss, probability) pair"),
+        ([], "tolerance", "at least one"),
+        (pd.DataFrame({"loss": [1.0]}), "tolerance", "missing ['probability']"),
+        (None, "tolerance", "needs a tolerance="),
+    ],
+)
+def test_tolerance_curve_errors(tolerance: Any, loc: str, message: str) -> None:
+    pf, ms = tolerance_case()
+    with pytest.raises(rb.ValidationError) as info:
+        optimize_mitigations(
+            pf,
+            ms,
+            budget_per_year=100,
+            objective="tolerance",
+            tolerance=tolerance,
+            trials=10,
+            seed=0,
+        )
+    issue = info.value.issues[0]
+    assert issue.loc == loc
+    assert message in issue.message
+
+
+def test_tolerance_needs_the_tolerance_objective() -> None:
+    pf, ms = tolerance_case()
+    with pytest.raises(rb.ValidationError, match="only with objective='tolerance'"):
+        optimize_mitigations(pf, ms, budget_per_year=1, tolerance=CURVE, trials=10, seed=0)

@@ -15,9 +15,11 @@ from scipy import stats
 
 import riskbench as rb
 from helpers import ROOT, scenario
+from riskbench.mitigation import Mitigation
 from riskbench.stress import (
     AddScenario,
     Combined,
+    DropMitigation,
     ForceEvent,
     ScaleFrequency,
     ScaleSeverity,
@@ -282,7 +284,7 @@ def good_set(name: str = "ok") -> dict[str, Any]:
             [
                 "stress.yaml: sets[0] (x).shocks[0].quantile: must lie in (0, 1) (a fraction, 0.9 not 90), got 1.5",
                 "stress.yaml: sets[0] (x).shocks[1].kind: unknown shock kind None; allowed: "
-                "['add_scenario', 'combined', 'force_event', 'node_outage', 'scale_frequency', 'scale_severity']",
+                "['add_scenario', 'combined', 'drop_mitigation', 'force_event', 'node_outage', 'scale_frequency', 'scale_severity']",
             ],
         ),
         (
@@ -424,3 +426,90 @@ def test_node_outage_adds_the_graphs_lost_revenue_every_year() -> None:
         {"kind": "node_outage", "graph": "examples/dependencies.yaml", "node": "erp", "days": 5}
     )
     assert isinstance(card, rb.NodeOutage)
+
+
+# ------------------------------------------------------------------- dropping a mitigation
+def guarded() -> tuple[rb.Portfolio, list[Mitigation]]:
+    pf = rb.Portfolio(
+        [
+            scenario("a", rb.Poisson(rate=2.0), rb.Constant(1e5)),
+            scenario("b", rb.Poisson(rate=0.7), rb.Gamma(2, 1e-5), category="market"),
+        ]
+    )
+    plan = [
+        Mitigation(id="halve-a", name="Halve A", scenarios=["a"], severity_factor=0.5),
+        Mitigation(id="fewer-b", name="Fewer B", scenarios=["b"], frequency_factor=0.8),
+    ]
+    return pf, plan
+
+
+def test_dropping_a_mitigation_undoes_it_year_by_year() -> None:
+    pf, plan = guarded()
+    res = stress(pf, DropMitigation("halve-a"), trials=5_000, seed=2, mitigations=plan)
+    bare = stress(pf, ScaleSeverity("a", 1.0), trials=5_000, seed=2)
+    base_a, stressed_a = res.scenario_losses("a", "base"), res.scenario_losses("a", "stressed")
+    # The plan is in force in the baseline: half the unmitigated losses, year by year.
+    assert np.array_equal(base_a, 0.5 * bare.scenario_losses("a", "base"))
+    assert res.table.loc["a", "mean_base"] == pytest.approx(0.5 * bare.table.loc["a", "mean_base"])
+    # Dropping it doubles every year's loss exactly (common random numbers).
+    assert np.array_equal(stressed_a, 2 * base_a)
+    assert res.table.loc["a", "mean_ratio"] == pytest.approx(2.0)
+    # The other mitigation stays in force in both runs: b is unchanged.
+    assert np.array_equal(res.scenario_losses("b", "base"), res.scenario_losses("b", "stressed"))
+    assert res.table.loc["b", "mean_base"] < bare.table.loc["b", "mean_base"]
+
+
+def test_the_plan_is_applied_after_the_other_shocks() -> None:
+    pf, plan = guarded()
+    shocks = [ScaleSeverity("a", 3.0), DropMitigation("fewer-b")]
+    res = stress(pf, shocks, trials=2_000, seed=5, mitigations=plan)
+    a_base = res.scenario_losses("a", "base")
+    assert np.array_equal(res.scenario_losses("a", "stressed"), 3 * a_base)
+    assert res.table.loc["b", "mean_stressed"] > res.table.loc["b", "mean_base"]
+    # Without a DropMitigation the plan is simply in force in both runs.
+    same = stress(pf, ScaleSeverity("b", 1.0), trials=2_000, seed=5, mitigations=plan)
+    assert np.array_equal(same.scenario_losses("a", "base"), a_base)
+
+
+def test_drop_mitigation_errors() -> None:
+    pf, plan = guarded()
+    with pytest.raises(rb.ValidationError) as info:
+        stress(pf, DropMitigation("nope"), trials=10, seed=0, mitigations=plan)
+    assert messages(info) == [
+        "shocks[0].mitigation_id: unknown mitigation id 'nope'; "
+        "mitigations in the plan: ['halve-a', 'fewer-b']"
+    ]
+    with pytest.raises(rb.ValidationError, match=r"pass mitigations=\[\.\.\.\]") as info:
+        stress(pf, Combined([ScaleSeverity("a", 2.0), DropMitigation("halve-a")]), trials=10)
+    assert info.value.issues[0].loc == "shocks[0].shocks[1].mitigation_id"
+    with pytest.raises(rb.ValidationError, match="mitigation_id"):
+        DropMitigation("")
+
+
+def test_drop_mitigation_in_a_stress_file(tmp_path: Path) -> None:
+    pf, plan = guarded()
+    data = {
+        "sets": [
+            {
+                "name": "controls fail",
+                "shocks": [{"kind": "drop_mitigation", "mitigation_id": "halve-a"}],
+            },
+            good_set("a doubled"),
+        ]
+    }
+    sets = load_stress_sets(write(tmp_path, data), portfolio=pf)
+    assert sets["controls fail"].shocks == (DropMitigation("halve-a"),)
+    assert shock_from_dict(DropMitigation("halve-a").to_dict()) == DropMitigation("halve-a")
+    out = stress_all(pf, sets, trials=2_000, seed=8, mitigations=plan)
+    failed = out["controls fail"]
+    base_a = failed.scenario_losses("a", "base")
+    assert np.array_equal(failed.scenario_losses("a", "stressed"), 2 * base_a)
+    assert np.array_equal(
+        failed.scenario_losses("b", "stressed"), failed.scenario_losses("b", "base")
+    )
+    assert np.array_equal(
+        out["a doubled"].scenario_losses("a", "stressed"), 2 * base_a
+    )  # factor 2 on a
+    with pytest.raises(rb.ValidationError) as info:
+        stress_all(pf, sets, trials=10, seed=0)
+    assert info.value.issues[0].loc == "sets[controls fail].shocks[0].mitigation_id"

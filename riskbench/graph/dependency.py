@@ -34,6 +34,7 @@ import yaml
 
 from riskbench.dists import Distribution, FloatArray, as_distribution
 from riskbench.errors import Issue, ValidationError
+from riskbench.graph.assets import AssetStore, graph_from_assets, save_graph_assets
 from riskbench.graph.propagate import propagate
 from riskbench.graph.severity import OutageLoss
 from riskbench.graph.spec import KINDS, REVENUE_KINDS, Edge, Node, check_graph, parse_graph
@@ -153,6 +154,27 @@ class DependencyGraph:
         edges = [_csv_row(r, numeric) for r in _read_csv(edges_path)]
         source = f"{Path(nodes_path).name}, {Path(edges_path).name}"
         return cls.from_dict({"nodes": nodes, "edges": edges}, source=source)
+
+    @classmethod
+    def from_workspace(
+        cls, ws: AssetStore, *, name: str = "", currency: str = "EUR"
+    ) -> DependencyGraph:
+        """A graph from the workspace's assets: one node per asset of a node kind.
+
+        The asset's ``kind`` is the node kind, its attributes the node attributes, and
+        ``inputs: [{from: <asset id>, share: 0.6}, ...]`` its edges; assets of other
+        kinds are ignored. Errors are located by asset id, e.g.
+        ``assets[valve-forgings].inputs[0].share``. Needs role viewer.
+        """
+        return graph_from_assets(ws, name=name, currency=currency)
+
+    def save_to_workspace(self, ws: AssetStore) -> None:
+        """Store the nodes as assets, each with its input edges as ``inputs``.
+
+        :meth:`from_workspace` reads them back. Assets with the same ids are replaced,
+        others left alone. Needs role analyst.
+        """
+        save_graph_assets(self, ws)
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form, which :meth:`from_dict` reads back."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,7 @@ def _number(
     return float(value)
 
 
-def _parse_node(raw: Any, loc: str, issues: list[Issue]) -> Node | None:
+def _parse_node(raw: Any, loc: str, issues: list[Issue], *, named: bool = True) -> Node | None:
     if not isinstance(raw, Mapping):
         issues.append(Issue(loc, f"must be a mapping with id and kind, got {raw!r}"))
         return None
@@ -119,7 +119,8 @@ def _parse_node(raw: Any, loc: str, issues: list[Issue]) -> Node | None:
     if not isinstance(node_id, str) or not node_id:
         issues.append(Issue(f"{loc}.id", f"must be a non-empty string, got {node_id!r}"))
         return None
-    loc = f"{loc} ({node_id})"
+    if named:
+        loc = f"{loc} ({node_id})"
     kind = raw.get("kind")
     if kind not in KINDS:
         issues.append(Issue(f"{loc}.kind", f"unknown kind {kind!r}; allowed: {', '.join(KINDS)}"))
@@ -188,7 +189,7 @@ def _parse_node(raw: Any, loc: str, issues: list[Issue]) -> Node | None:
     )
 
 
-def _parse_edge(raw: Any, loc: str, issues: list[Issue]) -> Edge | None:
+def _parse_edge(raw: Any, loc: str, issues: list[Issue], *, named: bool = True) -> Edge | None:
     if not isinstance(raw, Mapping):
         issues.append(Issue(loc, f"must be a mapping with from, to and share, got {raw!r}"))
         return None
@@ -201,7 +202,8 @@ def _parse_edge(raw: Any, loc: str, issues: list[Issue]) -> Edge | None:
             issues.append(Issue(f"{loc}.{key}", "is not a known key; allowed: from, to, share"))
     if bad:
         return None
-    loc = f"{loc} ({src} -> {dst})"
+    if named:
+        loc = f"{loc} ({src} -> {dst})"
     if "share" not in raw:
         issues.append(Issue(f"{loc}.share", "is required (a fraction in [0, 1])"))
     share = _number(raw, "share", loc, issues, high=1.0, allowed="a fraction in [0, 1]")
@@ -237,15 +239,34 @@ def parse_graph(data: Any) -> tuple[tuple[Node, ...], tuple[Edge, ...], dict[str
     return good_nodes, good_edges, header
 
 
-def check_graph(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[Issue]:
-    """Problems of the graph as a whole: duplicates, dangling edges, shares, cycles."""
+def _node_loc(i: int, node: Node) -> str:
+    return f"nodes[{i}] ({node.id})"
+
+
+def _edge_loc(j: int, edge: Edge) -> str:
+    return f"edges[{j}] ({edge.source} -> {edge.target})"
+
+
+def check_graph(
+    nodes: Sequence[Node],
+    edges: Sequence[Edge],
+    *,
+    node_loc: Callable[[int, Node], str] = _node_loc,
+    edge_loc: Callable[[int, Edge], str] = _edge_loc,
+    cycle_loc: str = "edges",
+) -> list[Issue]:
+    """Problems of the graph as a whole: duplicates, dangling edges, shares, cycles.
+
+    ``node_loc``, ``edge_loc`` and ``cycle_loc`` locate the problems; by default as
+    in the YAML form (``nodes[2] (plant)``, ``edges[3] (a -> b)``, ``edges``).
+    """
     issues: list[Issue] = []
     index: dict[str, int] = {}
     for i, node in enumerate(nodes):
         if node.id in index:
             issues.append(
                 Issue(
-                    f"nodes[{i}] ({node.id}).id",
+                    f"{node_loc(i, node)}.id",
                     f"duplicate id; first used by nodes[{index[node.id]}]",
                 )
             )
@@ -255,7 +276,7 @@ def check_graph(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[Issue]:
     graph.add_nodes_from(index)
     inputs: dict[str, list[Edge]] = {}
     for j, edge in enumerate(edges):
-        loc = f"edges[{j}] ({edge.source} -> {edge.target})"
+        loc = edge_loc(j, edge)
         dangling = [k for k, n in (("from", edge.source), ("to", edge.target)) if n not in index]
         for key in dangling:
             name = edge.source if key == "from" else edge.target
@@ -267,12 +288,13 @@ def check_graph(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[Issue]:
             graph.add_edge(edge.source, edge.target)
             inputs.setdefault(edge.target, []).append(edge)
     for target, into in inputs.items():
+        t = index[target]
         total = sum(e.share for e in into)
         if total > 1 + _EPS:
             parts = ", ".join(f"{e.source}: {e.share:g}" for e in into)
             issues.append(
                 Issue(
-                    f"nodes[{index[target]}] ({target})",
+                    node_loc(t, nodes[t]),
                     f"input shares sum to {total:g} ({parts}); allowed: at most 1",
                 )
             )
@@ -283,7 +305,8 @@ def check_graph(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[Issue]:
         path = " -> ".join([*cycle, cycle[0]])
         issues.append(
             Issue(
-                "edges", f"cycle {path}: a node cannot depend on itself; remove one of these edges"
+                cycle_loc,
+                f"cycle {path}: a node cannot depend on itself; remove one of these edges",
             )
         )
     return issues
