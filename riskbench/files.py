@@ -7,8 +7,20 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write_text", "replace_dir", "riskbench_home", "sha256_file"]
+import yaml
+
+from riskbench.errors import Issue, ValidationError
+
+__all__ = [
+    "atomic_write_text",
+    "parse_yaml",
+    "read_yaml",
+    "replace_dir",
+    "riskbench_home",
+    "sha256_file",
+]
 
 
 def riskbench_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -58,3 +70,31 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def parse_yaml(
+    text: str, *, source: str | None = None, error: type[ValidationError] = ValidationError
+) -> Any:
+    """YAML (or JSON) text as Python data; a syntax error names the line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        problem = getattr(err, "problem", None) or str(err)
+        raise error([Issue("", f"not valid YAML at {where}: {problem}")], source=source) from None
+
+
+def read_yaml(
+    path: str | os.PathLike[str], *, error: type[ValidationError] = ValidationError
+) -> tuple[Any, str]:
+    """The data of a YAML file and its name (for error locations); a missing file or
+    a syntax error is a clear ``error``, not a traceback."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error([Issue("", "no such file")], source=str(p)) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise error([Issue("", f"cannot read the file: {err}")], source=str(p)) from None
+    return parse_yaml(text, source=p.name, error=error), p.name

@@ -23,9 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from riskbench.errors import Issue, ValidationError
+from riskbench.files import read_yaml
 from riskbench.mitigation import Mitigation, check_mitigations
 from riskbench.scenario import Insurance, Portfolio
 
@@ -82,17 +81,8 @@ def load_mitigations(
     >>> len(ms) >= 6
     True
     """
+    data, _ = read_yaml(path)
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError([Issue("", "no such file")], source=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        raise ValidationError([Issue("", f"not valid YAML at {where}")], source=p.name) from None
     out = mitigations_from_dict(data, source=p.name)
     if portfolio is not None:
         try:

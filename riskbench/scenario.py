@@ -306,15 +306,9 @@ class Portfolio(_Model):
     @classmethod
     def from_yaml(cls, text: str, *, source: str | None = None) -> Portfolio:
         """Build from YAML (or JSON, a subset of YAML) text."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-            problem = getattr(err, "problem", None) or str(err)
-            issue = Issue("", f"not valid YAML at {where}: {problem}")
-            raise ScenarioError([issue], source=source) from None
-        return cls.from_dict(data, source=source)
+        from riskbench.files import parse_yaml
+
+        return cls.from_dict(parse_yaml(text, source=source, error=ScenarioError), source=source)
 
     # -- views ------------------------------------------------------------------------
     @property

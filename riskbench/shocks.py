@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic
-import yaml
 from pydantic import ConfigDict, Field, field_validator
 
 from riskbench.dists import Bernoulli, Constant, Gamma, NegativeBinomial, Poisson, init_model
 from riskbench.errors import Issue, ValidationError
+from riskbench.files import read_yaml
 from riskbench.scenario import CATEGORIES, Insurance, Portfolio, Scenario
 
 __all__ = [
@@ -564,18 +564,8 @@ def load_stress_sets(
     >>> "cyber wave" in sets
     True
     """
+    data, _ = read_yaml(path)
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError([Issue("", "no such file")], source=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        issue = Issue("", f"not valid YAML at {where}: {getattr(err, 'problem', None) or err}")
-        raise ValidationError([issue], source=p.name) from None
     raw = data.get("sets") if isinstance(data, Mapping) else None
     if not isinstance(raw, list) or not raw:
         raise ValidationError(

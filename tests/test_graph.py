@@ -449,3 +449,12 @@ def test_the_docs_example_runs() -> None:
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "docs/analyses.md", "exec"), namespace)
+
+
+def test_graph_file_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(rb.ValidationError, match=r"missing\.yaml: no such file"):
+        rb.DependencyGraph.from_yaml(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nodes: [unclosed\n")
+    with pytest.raises(rb.ValidationError, match=r"bad\.yaml: not valid YAML at line \d+, column \d+"):
+        rb.DependencyGraph.from_yaml(bad)

@@ -30,10 +30,10 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
-import yaml
 
 from riskbench.dists import Distribution, FloatArray, as_distribution
 from riskbench.errors import Issue, ValidationError
+from riskbench.files import read_yaml
 from riskbench.graph.assets import AssetStore, graph_from_assets, save_graph_assets
 from riskbench.graph.propagate import propagate
 from riskbench.graph.severity import OutageLoss
@@ -130,7 +130,8 @@ class DependencyGraph:
     def from_yaml(cls, path: str | Path) -> DependencyGraph:
         """A graph from a YAML file; errors are prefixed with the file's name."""
         path = Path(path)
-        return cls.from_dict(yaml.safe_load(path.read_text()), source=path.name)
+        data, name = read_yaml(path)
+        return cls.from_dict(data, source=name)
 
     @classmethod
     def from_csv(cls, nodes_path: str | Path, edges_path: str | Path) -> DependencyGraph:
