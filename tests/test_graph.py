@@ -456,5 +456,7 @@ def test_graph_file_errors_are_clear(tmp_path: Path) -> None:
         rb.DependencyGraph.from_yaml(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: [unclosed\n")
-    with pytest.raises(rb.ValidationError, match=r"bad\.yaml: not valid YAML at line \d+, column \d+"):
+    with pytest.raises(
+        rb.ValidationError, match=r"bad\.yaml: not valid YAML at line \d+, column \d+"
+    ):
         rb.DependencyGraph.from_yaml(bad)
