@@ -58,12 +58,10 @@ from numpy.typing import NDArray
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from riskbench.dists import (
-    Bernoulli,
     Distribution,
     Empirical,
-    Gamma,
+    Frequency,
     Mixture,
-    NegativeBinomial,
     Poisson,
     dist_from_dict,
     init_model,
@@ -202,21 +200,13 @@ def _combined(factors: Sequence[Factor]) -> FloatArray:
 
 
 def _scale_frequency(freq: Distribution, values: FloatArray) -> Distribution:
-    mean = float(values.mean())
-    fixed = bool(np.all(values == values[0]))
-    if isinstance(freq, Bernoulli):
-        return Bernoulli(p=freq.p * mean)
-    if isinstance(freq, NegativeBinomial):
-        return NegativeBinomial.from_mean_dispersion(freq.mean() * mean, freq.r)
-    if isinstance(freq, Poisson):
-        rate = freq.rate
-        if isinstance(rate, Gamma):
-            return Poisson(rate=Gamma(shape=rate.shape, rate=rate.rate / mean))
-        if isinstance(rate, Distribution):
-            return Poisson(rate=rate.scaled(mean))
-        if fixed or rate == 0:
-            return Poisson(rate=rate * mean)
-        return Poisson(rate=Empirical(values=rate * values))
+    # An uncertain factor on a fixed, non-zero Poisson rate becomes an uncertain rate
+    # (drawn per year); everywhere else the factor's mean scales the expected count.
+    uncertain = not np.all(values == values[0])
+    if isinstance(freq, Poisson) and isinstance(freq.rate, float) and uncertain and freq.rate:
+        return Poisson(rate=Empirical(values=freq.rate * values))
+    if isinstance(freq, Frequency):
+        return freq.with_mean_scaled(float(values.mean()))
     raise ValidationError([Issue("frequency", f"cannot apply a frequency factor to {freq.dist}")])
 
 

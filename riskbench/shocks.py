@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pydantic
 from pydantic import ConfigDict, Field, field_validator
 
-from riskbench.dists import Bernoulli, Constant, Gamma, NegativeBinomial, Poisson, init_model
+from riskbench.dists import Bernoulli, Constant, Frequency, init_model
 from riskbench.errors import Issue, ValidationError
 from riskbench.files import read_yaml
 from riskbench.scenario import CATEGORIES, Insurance, Portfolio, Scenario
@@ -233,22 +233,16 @@ class ScaleFrequency(_Scaling):
 
     def _scaled(self, s: Scenario) -> Any:
         f, k = s.frequency, self.factor
-        if isinstance(f, Poisson):
-            rate = f.rate
-            if isinstance(rate, Gamma):  # stays a Gamma: the count stays negative binomial
-                return Poisson(rate=Gamma(shape=rate.shape, rate=rate.rate / k))
-            return Poisson(rate=rate.scaled(k) if not isinstance(rate, float | int) else k * rate)
-        if isinstance(f, Bernoulli):
-            p = k * f.p
-            if p > 1 and not self.cap:
-                raise _invalid(
-                    "factor",
-                    f"{s.id}: factor {_fmt(k)} x p {_fmt(f.p)} = {p:.4g} exceeds 1; "
-                    f"allowed: factor <= {1 / f.p:.4g}, or cap=True to cap p at 1",
-                )
-            return Bernoulli(p=min(p, 1.0))
-        if isinstance(f, NegativeBinomial):
-            return NegativeBinomial.from_mean_dispersion(k * f.mean(), f.r)
+        if isinstance(f, Bernoulli) and k * f.p > 1:
+            if self.cap:
+                return Bernoulli(p=1.0)
+            raise _invalid(
+                "factor",
+                f"{s.id}: factor {_fmt(k)} x p {_fmt(f.p)} = {k * f.p:.4g} exceeds 1; "
+                f"allowed: factor <= {1 / f.p:.4g}, or cap=True to cap p at 1",
+            )
+        if isinstance(f, Frequency):
+            return f.with_mean_scaled(k)
         raise _invalid(
             "scenario",
             f"{s.id}: cannot scale a {f.dist} frequency; "

@@ -293,3 +293,24 @@ def test_partial_mean_and_stop_loss_match_integrals(d: rb.Distribution) -> None:
         assert float(d.stop_loss(x)) == pytest.approx(expected, rel=2e-5, abs=2e-5 * d.mean())
     assert float(d.partial_mean(1e15)) == pytest.approx(d.mean(), rel=1e-9)
     assert float(d.stop_loss(-1e-300 if d.support_min >= 0 else -1e3)) >= d.mean() - 1e-9
+
+
+@pytest.mark.parametrize(
+    "freq",
+    [
+        rb.Poisson(rate=2.0),
+        rb.Poisson(rate=rb.Gamma(4, 2)),
+        rb.Poisson(rate=rb.PERT(0.5, 1.0, 3.0)),
+        rb.Bernoulli(p=0.2),
+        rb.NegativeBinomial(r=2, p=0.6),
+    ],
+)
+def test_frequencies_scale_their_expected_count(freq: rb.Distribution) -> None:
+    scaled = freq.with_mean_scaled(1.5)  # type: ignore[attr-defined]
+    assert type(scaled) is type(freq)
+    assert scaled.mean() == pytest.approx(1.5 * freq.mean(), rel=1e-9)
+
+
+def test_a_bernoulli_cannot_scale_past_certainty() -> None:
+    with pytest.raises(rb.ValidationError, match=r"factor: factor 6 x p 0.2 = 1.2 exceeds 1"):
+        rb.Bernoulli(p=0.2).with_mean_scaled(6)

@@ -15,6 +15,7 @@ from scipy import stats
 
 from riskbench.dists.base import Distribution, FloatArray, IntArray, _as_array, _bad, _check_q, _fmt
 from riskbench.dists.values import Gamma
+from riskbench.errors import Issue, ValidationError
 
 __all__ = ["Bernoulli", "Frequency", "NegativeBinomial", "Poisson"]
 
@@ -44,6 +45,11 @@ class Frequency(Distribution):
     def max_count(self) -> float:
         """The largest count ``sample`` can return (inf when unbounded)."""
         return math.inf
+
+    @abstractmethod
+    def with_mean_scaled(self, factor: float) -> Frequency:
+        """The same kind of count with its expected number of events times ``factor``
+        (a stress shock, a mitigation)."""
 
     def _table(self, tail: float = 1e-13) -> FloatArray:
         """The cdf at 0, 1, 2, ... up to where it reaches ``1 - tail``."""
@@ -149,6 +155,14 @@ class Poisson(Frequency):
             raise _bad("must be >= 0 (events per year), got {v}", v=_fmt(v))
         return v
 
+    def with_mean_scaled(self, factor: float) -> Poisson:
+        rate = self.rate
+        if isinstance(rate, Gamma):  # stays a Gamma: the count stays negative binomial
+            return Poisson(rate=Gamma(shape=rate.shape, rate=rate.rate / factor))
+        if isinstance(rate, Distribution):
+            return Poisson(rate=rate.scaled(factor))
+        return Poisson(rate=factor * rate)
+
     def max_count(self) -> float:
         if isinstance(self.rate, Distribution):
             return math.inf
@@ -225,6 +239,20 @@ class Bernoulli(Frequency):
     def max_count(self) -> float:
         return 1.0
 
+    def with_mean_scaled(self, factor: float) -> Bernoulli:
+        p = factor * self.p
+        if p > 1:
+            raise ValidationError(
+                [
+                    Issue(
+                        "factor",
+                        f"factor {_fmt(factor)} x p {_fmt(self.p)} = {p:.4g} exceeds 1; "
+                        f"allowed: factor <= {1 / self.p:.4g}",
+                    )
+                ]
+            )
+        return Bernoulli(p=p)
+
     def sample(self, n: int, rng: np.random.Generator) -> IntArray:
         return (rng.random(n) < self.p).astype(np.int64)
 
@@ -265,6 +293,9 @@ class NegativeBinomial(Frequency):
     def from_mean_dispersion(cls, mean: float, dispersion: float) -> NegativeBinomial:
         """Mean ``mean`` and variance ``mean + mean**2 / dispersion``."""
         return cls(r=dispersion, p=dispersion / (dispersion + mean))
+
+    def with_mean_scaled(self, factor: float) -> NegativeBinomial:
+        return NegativeBinomial.from_mean_dispersion(factor * self.mean(), self.r)
 
     def max_count(self) -> float:
         table = _count_table("nbinom", (float(self.r), float(self.p)))
