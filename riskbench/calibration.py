@@ -25,7 +25,7 @@ Gamma(shape=9.0, rate=5.0)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,21 +286,13 @@ def calibrate(
         raise ValidationError(
             [Issue("scenarios", f"unknown ids {unknown}; known: {list(portfolio.ids)}")]
         )
-    seen = _observations(incidents, portfolio, org)
+    fitted = updates(portfolio, incidents, org=org, prior_cv=prior_cv, scenarios=chosen)
     updated = []
     for s in portfolio.scenarios:
-        if s.id not in chosen or not isinstance(s.frequency, Poisson | Bernoulli):
+        result = fitted.get(s.id)
+        if result is None:
             updated.append(s)
             continue
-        events, years_hit, exposure = seen[s.id]
-        prior = _prior_for(s, prior_cv)
-        if isinstance(prior, Gamma):
-            result = update_rate(prior, count=events, exposure_years=exposure)
-        else:
-            assert isinstance(prior, Beta)
-            result = update_probability(
-                prior, years_with_event=years_hit, exposure_years=round(exposure)
-            )
         note = Assumption(
             name="calibration: frequency",
             text=result.describe(),
@@ -369,12 +361,16 @@ def updates(
     *,
     org: str | None = None,
     prior_cv: float = 0.5,
+    scenarios: Sequence[str] | None = None,
 ) -> Mapping[str, RateUpdate]:
-    """The conjugate update of every Poisson or Bernoulli scenario, without applying it."""
+    """The conjugate update of every Poisson or Bernoulli scenario (or of those in
+    ``scenarios``), without applying it."""
     seen = _observations(incidents, portfolio, org)
     out: dict[str, RateUpdate] = {}
     for s in portfolio.scenarios:
         if not isinstance(s.frequency, Poisson | Bernoulli):
+            continue
+        if scenarios is not None and s.id not in scenarios:
             continue
         events, years_hit, exposure = seen[s.id]
         prior = _prior_for(s, prior_cv)

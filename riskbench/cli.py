@@ -448,12 +448,12 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in written:
         print(f"  {target / name}", file=out)
     if args.workspace:
+        from riskbench.files import riskbench_home
         from riskbench.workspace import Workspace
-        from riskbench.workspace.server import home_dir
 
         # With --save-years the simulated years are kept as the run's artefact too,
         # under RISKBENCH_HOME/artefacts/<run id>, where the workspace points at them.
-        artefacts = home_dir() / "artefacts" if args.save_years else None
+        artefacts = riskbench_home() / "artefacts" if args.save_years else None
         with Workspace(org=args.workspace, user=args.user) as ws:
             run_id = ws.save_run(result, artefact_dir=artefacts)
         print(f"stored in workspace {args.workspace!r} as run {run_id}", file=out)

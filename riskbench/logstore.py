@@ -45,7 +45,7 @@ import pandas as pd
 from riskbench.errors import Issue, MissingDependencyError, StoreError, ValidationError
 from riskbench.files import riskbench_home
 
-__all__ = ["TABLES", "LogStore", "Staging", "Table", "riskbench_home"]
+__all__ = ["TABLES", "LogStore", "Staging", "Table"]
 
 LOCK_RETRY_S = 2.0
 INSERT_SLICE = 25_000  # rows per insert into a staging table

@@ -37,6 +37,7 @@ import pydantic
 from pydantic import ConfigDict, Field, field_validator
 
 from riskbench.dists import Bernoulli, Constant, Frequency, init_model
+from riskbench.dists.base import _fmt, bind_positional
 from riskbench.errors import Issue, ValidationError
 from riskbench.files import read_yaml
 from riskbench.scenario import CATEGORIES, Insurance, Portfolio, Scenario
@@ -60,12 +61,6 @@ def _invalid(loc: str, message: str) -> ValidationError:
     return ValidationError([Issue(loc, message)])
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
 # ------------------------------------------------------------------------------ shocks
 class Shock(pydantic.BaseModel):
     """Base of all shocks: an immutable, validated change to a portfolio.
@@ -80,15 +75,7 @@ class Shock(pydantic.BaseModel):
     positional: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(self.positional):
-            raise ValidationError(
-                f"{type(self).__name__} takes at most {len(self.positional)} positional "
-                f"arguments ({', '.join(self.positional)}), got {len(args)}"
-            )
-        for name, value in zip(self.positional, args, strict=False):
-            if name in kwargs:
-                raise _invalid(name, "given twice")
-            kwargs[name] = value
+        kwargs = bind_positional(type(self).__name__, self.positional, args, kwargs)
         init_model(self, self._parse_nested(kwargs))
 
     @classmethod

@@ -38,6 +38,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import optimize
 
+from riskbench.dists.base import _fmt
 from riskbench.engine import simulate
 from riskbench.errors import Issue, ValidationError
 from riskbench.mitigation import Mitigation, apply_mitigations, check_mitigations
@@ -54,7 +55,6 @@ from riskbench.shocks import (
     Shock,
     StressSet,
     _apply_all,
-    _fmt,
     _invalid,
     load_stress_sets,
     shock_from_dict,

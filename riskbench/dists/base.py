@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from riskbench.errors import Issue, ValidationError
 
-__all__ = ["Distribution", "FloatArray", "IntArray", "init_model"]
+__all__ = ["Distribution", "FloatArray", "IntArray", "bind_positional", "init_model"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -51,6 +51,23 @@ def init_model(model: pydantic.BaseModel, data: dict[str, Any]) -> None:
         raise ValidationError(_issues_from_pydantic(err)) from None
     finally:
         _NESTED.reset(token)
+
+
+def bind_positional(
+    owner: str, names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Keyword arguments with ``args`` bound to ``names`` in order, for models that
+    accept positional arguments (``PERT(1, 2, 9)``)."""
+    if len(args) > len(names):
+        raise ValidationError(
+            f"{owner} takes at most {len(names)} positional arguments "
+            f"({', '.join(names)}), got {len(args)}"
+        )
+    for name, value in zip(names, args, strict=False):
+        if name in kwargs:
+            raise ValidationError([Issue(name, f"given twice to {owner}")])
+        kwargs[name] = value
+    return kwargs
 
 
 def _issues_from_pydantic(err: pydantic.ValidationError) -> list[Issue]:
@@ -96,16 +113,7 @@ class Distribution(pydantic.BaseModel):
     kind: ClassVar[Literal["frequency", "value"]] = "value"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(self.positional):
-            raise ValidationError(
-                f"{type(self).__name__} takes at most {len(self.positional)} positional "
-                f"arguments ({', '.join(self.positional)}), got {len(args)}"
-            )
-        for name, value in zip(self.positional, args, strict=False):
-            if name in kwargs:
-                raise ValidationError(f"{type(self).__name__}: {name} given twice")
-            kwargs[name] = value
-        init_model(self, kwargs)
+        init_model(self, bind_positional(type(self).__name__, self.positional, args, kwargs))
 
     # -- the interface ---------------------------------------------------------
     @abstractmethod

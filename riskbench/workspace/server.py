@@ -24,7 +24,7 @@ from typing import Any
 from riskbench.errors import MissingDependencyError, StoreError
 from riskbench.files import riskbench_home
 
-__all__ = ["APP_ROLE", "admin_url", "app_url", "home_dir", "make_engine", "upgrade"]
+__all__ = ["APP_ROLE", "admin_url", "app_url", "make_engine", "upgrade"]
 
 APP_ROLE = "riskbench_app"
 DATABASE = "riskbench"
@@ -44,11 +44,6 @@ def _sqlalchemy() -> Any:
     except ImportError:
         raise MissingDependencyError("sqlalchemy", "stores", purpose="The workspace") from None
     return sqlalchemy
-
-
-def home_dir(home: str | os.PathLike[str] | None = None) -> Path:
-    """``home``, else ``$RISKBENCH_HOME``, else ``~/.riskbench``."""
-    return riskbench_home(home)
 
 
 def _embedded_server(home: Path) -> Any:
@@ -78,7 +73,7 @@ def admin_url(home: str | os.PathLike[str] | None = None) -> str:
     """The superuser URL of the embedded store's ``riskbench`` database, starting the
     server and creating the database if needed."""
     sa = _sqlalchemy()
-    server = _embedded_server(home_dir(home))
+    server = _embedded_server(riskbench_home(home))
     url = sa.make_url(_with_driver(server.get_uri()))
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
