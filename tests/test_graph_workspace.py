@@ -20,8 +20,8 @@ EXAMPLE = ROOT / "examples" / "dependencies.yaml"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("riskbench-home-graph")
+def home(pg_home: Path) -> Path:
+    return pg_home
 
 
 @pytest.fixture(scope="module")

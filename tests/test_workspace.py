@@ -48,18 +48,15 @@ def execute_as(engine: object, org: str, sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # The server runs as a system user when we are root: pgserver opens up the parents.
-    return tmp_path_factory.mktemp("riskbench-home")
+def home(pg_home: Path) -> Path:
+    return pg_home
 
 
 @pytest.fixture(scope="session")
-def admin(home: Path) -> Iterator[object]:
-    """A superuser engine on the workspace database (bypasses row-level security)."""
-    Workspace(org="org-a", user="alice", home=home).close()  # starts and migrates
-    engine = make_engine(admin_url(home))
-    yield engine
-    engine.dispose()
+def admin(pg_admin: object, home: Path) -> object:
+    """The superuser engine, once org-a exists (alice, its first user, is its admin)."""
+    Workspace(org="org-a", user="alice", home=home).close()
+    return pg_admin
 
 
 @pytest.fixture(scope="session")

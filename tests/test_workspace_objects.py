@@ -19,7 +19,6 @@ import riskbench as rb
 from riskbench.errors import PermissionDenied, StoreError, ValidationError
 from riskbench.files import sha256_file
 from riskbench.workspace import RunInfo, ScenarioInfo, Workspace
-from riskbench.workspace.server import admin_url, make_engine
 
 pytestmark = pytest.mark.db
 
@@ -36,17 +35,15 @@ def scenario(sid: str, title: str = "", narrative: str = "") -> rb.Scenario:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("riskbench-home-objects")
+def home(pg_home: Path) -> Path:
+    return pg_home
 
 
 @pytest.fixture(scope="module")
-def admin(home: Path) -> Iterator[object]:
-    """A superuser engine (bypasses row-level security): only to check from outside."""
+def admin(pg_admin: object, home: Path) -> object:
+    """The superuser engine (only to check from outside), once obj-a exists."""
     Workspace(org="obj-a", user="ada", home=home).close()
-    engine = make_engine(admin_url(home))
-    yield engine
-    engine.dispose()
+    return pg_admin
 
 
 @pytest.fixture(scope="module")
