@@ -21,7 +21,7 @@ from typing import Any
 
 from riskbench.dists import Distribution, registry
 from riskbench.errors import Issue, ScenarioError
-from riskbench.files import atomic_write_text
+from riskbench.files import atomic_write_text, read_text
 from riskbench.scenario import CATEGORIES, Portfolio
 
 __all__ = ["atomic_write_text", "card_schema", "load_portfolio", "save_portfolio"]
@@ -37,12 +37,7 @@ def load_portfolio(path: str | os.PathLike[str]) -> Portfolio:
         .severity.high: must be greater than low (250000), got 100000``.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([Issue("", "no such file")], source=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError([Issue("", f"cannot read the card: {err}")], source=str(p)) from None
+    text = read_text(p, error=ScenarioError)
     if p.suffix.lower() == ".json":
         try:
             data = json.loads(text)

@@ -16,6 +16,7 @@ from riskbench.errors import Issue, ValidationError
 __all__ = [
     "atomic_write_text",
     "parse_yaml",
+    "read_text",
     "read_yaml",
     "replace_dir",
     "riskbench_home",
@@ -85,16 +86,24 @@ def parse_yaml(
         raise error([Issue("", f"not valid YAML at {where}: {problem}")], source=source) from None
 
 
+def read_text(
+    path: str | os.PathLike[str], *, error: type[ValidationError] = ValidationError
+) -> str:
+    """A UTF-8 text file's contents; a missing or unreadable file is a clear ``error``
+    naming it, not a traceback."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error([Issue("", "no such file")], source=str(p)) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise error([Issue("", f"cannot read the file: {err}")], source=str(p)) from None
+
+
 def read_yaml(
     path: str | os.PathLike[str], *, error: type[ValidationError] = ValidationError
 ) -> tuple[Any, str]:
     """The data of a YAML file and its name (for error locations); a missing file or
     a syntax error is a clear ``error``, not a traceback."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error([Issue("", "no such file")], source=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise error([Issue("", f"cannot read the file: {err}")], source=str(p)) from None
-    return parse_yaml(text, source=p.name, error=error), p.name
+    name = Path(path).name
+    return parse_yaml(read_text(path, error=error), source=name, error=error), name

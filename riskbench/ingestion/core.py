@@ -25,9 +25,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
-import yaml
 
 from riskbench.errors import Issue, ValidationError
+from riskbench.files import read_yaml
 from riskbench.ingestion.readers import read_chunks
 from riskbench.ingestion.schema import KINDS, Kind, Options, coerce, source_hashes
 from riskbench.logstore import TABLES, LogStore, Staging
@@ -83,14 +83,7 @@ def load_mapping(source: str | os.PathLike[str] | Mapping | dict[str, Any] | Non
         data: Any = source
     else:
         where = str(source)
-        try:
-            data = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ValidationError(
-                [Issue("", f"cannot read the mapping file: {error}")], source=where
-            ) from None
-        except yaml.YAMLError as error:
-            raise ValidationError([Issue("", f"not valid YAML: {error}")], source=where) from None
+        data, _ = read_yaml(source)
     if not isinstance(data, dict):
         raise ValidationError([Issue("", "must be a mapping with a `columns:` key")], source=where)
     issues = [
