@@ -205,11 +205,6 @@ class Years:
         return out
 
 
-def per_year(values: FloatArray, counts: IntArray, op: np.ufunc = np.add) -> FloatArray:
-    """Reduce consecutive runs of ``values`` (``counts[i]`` for year ``i``) with ``op``."""
-    return Years(counts, values.size).reduce(values, op)
-
-
 def scenario_year_losses(
     scenario: Scenario,
     counts: IntArray,
@@ -476,4 +471,4 @@ def simulate(
         _, stop = plan.block_bounds(block.index)
         if progress is not None:
             progress(stop, plan.trials)
-    return result.finish()
+    return result

@@ -403,9 +403,6 @@ class SimulationResult(_ResultBase):
             engine_version=engine_version,
         )
 
-    def finish(self) -> SimulationResult:
-        return self
-
     # -- data -----------------------------------------------------------------------
     @property
     def losses(self) -> pd.DataFrame:

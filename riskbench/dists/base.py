@@ -187,11 +187,6 @@ class Distribution(pydantic.BaseModel):
 
     __str__ = __repr__
 
-    # quantiles by inverse transform, for common random numbers
-    def sample_from_uniform(self, u: FloatArray) -> NDArray[Any]:
-        """Values at the uniforms ``u`` (inverse transform; used for common random numbers)."""
-        return self.ppf(u)
-
 
 def _dump(value: Any) -> Any:
     if isinstance(value, Distribution):

@@ -172,18 +172,23 @@ class RegisterAPI(WorkspaceBase):
 
     def delete_asset(self, id: str) -> None:
         """Remove asset ``id`` (admin only)."""
+        self._delete(Asset, "asset", id, ("name", "kind"))
+
+    def _delete(self, model: Any, noun: str, id: str, recorded: tuple[str, ...]) -> None:
+        """Delete one row of ``model`` (admin only), recording ``recorded`` columns of
+        what was removed in the audit log."""
         from sqlalchemy import delete
 
         with self._tx() as s:
-            self._require(s, "admin", f"delete asset {id!r}")
+            self._require(s, "admin", f"delete {noun} {id!r}")
             gone = s.execute(
-                delete(Asset)
-                .where(Asset.org_id == self.org, Asset.id == id)
-                .returning(Asset.name, Asset.kind)
+                delete(model)
+                .where(model.org_id == self.org, model.id == id)
+                .returning(*(getattr(model, c) for c in recorded))
             ).first()
             if gone is None:
-                raise StoreError(f"organisation {self.org!r} has no asset {id!r}")
-            self._audit(s, "asset.delete", id, {"name": gone[0], "kind": gone[1]})
+                raise StoreError(f"organisation {self.org!r} has no {noun} {id!r}")
+            self._audit(s, f"{noun}.delete", id, dict(zip(recorded, gone, strict=True)))
 
     # -- mitigations ------------------------------------------------------------------
     def save_mitigation(
@@ -291,18 +296,7 @@ class RegisterAPI(WorkspaceBase):
 
     def delete_mitigation(self, id: str) -> None:
         """Remove mitigation ``id`` (admin only)."""
-        from sqlalchemy import delete
-
-        with self._tx() as s:
-            self._require(s, "admin", f"delete mitigation {id!r}")
-            gone = s.execute(
-                delete(Mitigation)
-                .where(Mitigation.org_id == self.org, Mitigation.id == id)
-                .returning(Mitigation.scenario_id, Mitigation.name)
-            ).first()
-            if gone is None:
-                raise StoreError(f"organisation {self.org!r} has no mitigation {id!r}")
-            self._audit(s, "mitigation.delete", id, {"scenario_id": gone[0], "name": gone[1]})
+        self._delete(Mitigation, "mitigation", id, ("scenario_id", "name"))
 
     # -- exports ----------------------------------------------------------------------
     def record_export(self, run_id: str, kind: str, path: str | os.PathLike[str]) -> str:
