@@ -148,6 +148,7 @@ def card_schema() -> dict[str, Any]:
             "title": {"type": "string", "minLength": 1},
             "category": {"enum": list(CATEGORIES)},
             "owner": {"type": ["string", "null"]},
+            "assets": {"type": "array", "items": {"type": "string", "minLength": 1}},
             "frequency": {"$ref": "#/$defs/frequency_dist"},
             "severity": {"$ref": "#/$defs/value_dist"},
             "narrative": {"type": "string"},

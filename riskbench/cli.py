@@ -198,7 +198,8 @@ _EXTRA_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] 
 def _register_extras(sub: Any) -> None:
     """The commands of the optional extras: the workspace (``db``, ``audit``) and
     ingest (``ingest``, ``sample-data``). Without the extra, the command still
-    exists and says which extra to install."""
+    exists and says which extra to install. Then ``narrate`` and ``suggest``, which
+    need no extra."""
     try:
         from riskbench.workspace.cli import register as register_workspace
     except ImportError as error:  # MissingDependencyError is an ImportError
@@ -211,6 +212,9 @@ def _register_extras(sub: Any) -> None:
         _unavailable(sub, ("ingest", "sample-data"), "ingest", error)
     else:
         _EXTRA_COMMANDS.update(register_ingest(sub))
+    from riskbench.ai.cli import register as register_ai
+
+    _EXTRA_COMMANDS.update(register_ai(sub))
 
 
 def _unavailable(sub: Any, names: Sequence[str], extra: str, error: ImportError) -> None:

@@ -147,6 +147,9 @@ class Scenario(_Model):
         Loss per event in currency: any non-negative value distribution.
     narrative, assumptions, owner
         What happens, the assumptions behind the numbers, who owns the risk.
+    assets
+        Ids of the dependency-graph nodes (workspace assets) the event hits first;
+        narratives trace the impact from them through the graph.
     insurance
         Optional :class:`Insurance` layers; simulated losses are net of them.
     """
@@ -160,6 +163,7 @@ class Scenario(_Model):
     assumptions: tuple[Assumption, ...] = ()
     insurance: Insurance | None = None
     owner: str | None = None
+    assets: tuple[str, ...] = ()
 
     def __init__(self, **data: Any) -> None:
         issues: list[Issue] = []
@@ -186,6 +190,16 @@ class Scenario(_Model):
                 f"must be 1-80 lower-case letters, digits or hyphens, starting with a "
                 f"letter or digit, got {v!r}"
             )
+        return v
+
+    @field_validator("assets")
+    @classmethod
+    def _assets_ok(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in v if not a.strip()]
+        if bad:
+            raise ValueError(f"must be non-empty asset ids, got {list(v)!r}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"must not repeat an asset, got {list(v)!r}")
         return v
 
     @field_validator("frequency")

@@ -21,14 +21,14 @@ import numpy as np
 import pytest
 
 import riskbench as rb
-from riskbench.errors import MissingDependencyError, StoreError, ValidationError
-from riskbench.workspace.embed import (
+from riskbench.embed import (
     Embedder,
     LexicalEmbedder,
     SentenceEmbedder,
     _offline,
     embedder_from_name,
 )
+from riskbench.errors import MissingDependencyError, StoreError, ValidationError
 from riskbench.workspace.models import EMBEDDING_DIM
 
 CARD = "Ransomware encrypts the ERP"
@@ -120,7 +120,7 @@ def test_semantic_embedder_loads_offline_from_site_packages(tmp_path: Path) -> N
         socket.socket.connect_ex = refuse
         socket.create_connection = lambda *a, **k: refuse(None, a)
 
-        from riskbench.workspace.embed import SentenceEmbedder
+        from riskbench.embed import SentenceEmbedder
 
         emb = SentenceEmbedder()
         v = emb.embed(["Ransomware encrypts the ERP"])

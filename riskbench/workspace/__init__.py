@@ -17,14 +17,14 @@ except ImportError as _err:  # pragma: no cover - depends on what is installed
         _err.name or "sqlalchemy", "stores", purpose="The workspace"
     ) from None
 
-from riskbench.workspace.audit import AuditReport
-from riskbench.workspace.core import PermissionDenied, RunInfo, ScenarioInfo, Workspace
-from riskbench.workspace.embed import (
+from riskbench.embed import (
     Embedder,
     LexicalEmbedder,
     SentenceEmbedder,
     embedder_from_name,
 )
+from riskbench.workspace.audit import AuditReport
+from riskbench.workspace.core import PermissionDenied, RunInfo, ScenarioInfo, Workspace
 from riskbench.workspace.server import upgrade
 
 del alembic, pgvector, psycopg, sqlalchemy

@@ -17,15 +17,18 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from riskbench.errors import Issue, StoreError, ValidationError
 from riskbench.files import sha256_file
-from riskbench.workspace.models import Asset, Export, Mitigation, Run, ScenarioRow
+from riskbench.workspace.models import Asset, Export, Mitigation, Run, ScenarioRow, Setting
 from riskbench.workspace.records import canonical_json, check_name, json_sha256
 from riskbench.workspace.session import WorkspaceBase
+
+if TYPE_CHECKING:
+    from riskbench.ai.context import OrgProfile
 
 __all__ = ["MITIGATION_STATUSES", "REDUCTION_KEYS", "RegisterAPI"]
 
@@ -116,6 +119,42 @@ def _frame(rows: list[dict[str, Any]], index: str, columns: list[str]) -> pd.Dat
 
 class RegisterAPI(WorkspaceBase):
     """Assets, mitigations and exports of the organisation (part of the Workspace)."""
+
+    # -- profile ----------------------------------------------------------------------
+    def set_profile(self, profile: OrgProfile) -> None:
+        """Store who the organisation is (industry, regions, currency, size): what
+        :func:`~riskbench.suggest_scenarios` matches and scales archetypes by. Needs
+        role admin; replaces the stored profile."""
+        from sqlalchemy.dialects.postgresql import insert
+
+        from riskbench.ai.context import OrgProfile
+
+        if not isinstance(profile, OrgProfile):
+            raise ValidationError(
+                [Issue("profile", f"must be an OrgProfile, got {type(profile).__name__}")]
+            )
+        value = profile.to_dict()
+        with self._tx() as s:
+            self._require(s, "admin", "set the organisation's profile")
+            s.execute(
+                insert(Setting)
+                .values(org_id=self.org, key="profile", value=value)
+                .on_conflict_do_update(index_elements=["org_id", "key"], set_={"value": value})
+            )
+            self._audit(s, "settings.profile", self.org, value)
+
+    def profile(self) -> OrgProfile | None:
+        """The organisation's stored profile, or None if none was set."""
+        from sqlalchemy import select
+
+        from riskbench.ai.context import OrgProfile
+
+        with self._tx() as s:
+            self._require(s, "viewer", "read the organisation's profile")
+            value = s.execute(
+                select(Setting.value).where(Setting.org_id == self.org, Setting.key == "profile")
+            ).scalar_one_or_none()
+        return None if value is None else OrgProfile.from_dict(value)
 
     # -- assets -----------------------------------------------------------------------
     def save_asset(self, id: str, name: str, kind: str, **attributes: Any) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from riskbench.embed import scenario_text
 from riskbench.errors import Issue, ValidationError
-from riskbench.scenario import Scenario
 
 __all__ = [
     "RunInfo",
@@ -76,13 +76,6 @@ def finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def scenario_text(s: Scenario) -> str:
-    """The text of a scenario that its embedding is made from."""
-    parts = [s.title, s.category, s.narrative]
-    parts += [f"{a.name}: {a.text}" for a in s.assumptions]
-    return "\n".join(p for p in parts if p)
 
 
 def check_name(value: Any, field: str) -> str:

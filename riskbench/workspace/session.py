@@ -16,9 +16,9 @@ from typing import Any, Self
 
 import pandas as pd
 
+from riskbench.embed import Embedder, LexicalEmbedder
 from riskbench.errors import Issue, PermissionDenied, StoreError, ValidationError
 from riskbench.workspace import audit
-from riskbench.workspace.embed import Embedder, LexicalEmbedder
 from riskbench.workspace.models import EMBEDDING_DIM, ROLES, Member, Organisation, Setting
 from riskbench.workspace.records import check_name
 from riskbench.workspace.server import admin_url, app_url, make_engine, upgrade

@@ -18,7 +18,7 @@ by name ("lexical" or "minilm").
 
 Examples
 --------
->>> from riskbench.workspace import LexicalEmbedder
+>>> from riskbench.embed import LexicalEmbedder
 >>> emb = LexicalEmbedder(dim=64)
 >>> v = emb.embed(["Ransomware encrypts the ERP", "the ERP is encrypted by ransomware"])
 >>> v.shape
@@ -38,12 +38,15 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from riskbench.errors import Issue, MissingDependencyError, ValidationError
+
+if TYPE_CHECKING:
+    from riskbench.scenario import Scenario
 
 __all__ = [
     "EMBEDDER_NAMES",
@@ -51,6 +54,7 @@ __all__ = [
     "LexicalEmbedder",
     "SentenceEmbedder",
     "embedder_from_name",
+    "scenario_text",
 ]
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -296,3 +300,10 @@ def embedder_from_name(name: str) -> Embedder:
     raise ValidationError(
         [Issue("embedder", f"must be one of {', '.join(EMBEDDER_NAMES)}, got {name!r}")]
     )
+
+
+def scenario_text(s: Scenario) -> str:
+    """The text of a scenario that its embedding is made from."""
+    parts = [s.title, s.category, s.narrative]
+    parts += [f"{a.name}: {a.text}" for a in s.assumptions]
+    return "\n".join(p for p in parts if p)
