@@ -27,10 +27,11 @@ DEMO_DATA := out/demo-data
 DEMO_ORG := northwind
 
 # Environments are named by their extras joined with '-':
-# .stamp-notebooks-ingest-embeddings-calibration-dev installs
-# '.[notebooks,ingest,embeddings,calibration,dev]'. A stamp is redone when pyproject.toml changes.
+# .stamp-notebooks-ingest-embeddings-calibration-agents-dev installs
+# '.[notebooks,ingest,embeddings,calibration,agents,dev]'. A stamp is redone when
+# pyproject.toml changes.
 comma := ,
-DEV_ENV := $(VENV)/.stamp-notebooks-ingest-embeddings-calibration-dev
+DEV_ENV := $(VENV)/.stamp-notebooks-ingest-embeddings-calibration-agents-dev
 DEMO_ENV := $(VENV)/.stamp-notebooks-ingest
 BENCH_ENV := $(DEV_ENV)
 
@@ -86,7 +87,7 @@ kernel: $(DEMO_ENV)
 # The demo uses the embedded stores under RISKBENCH_HOME (default ~/.riskbench):
 # synthetic logs for the example company go into the log store (chdb), the run into
 # the workspace (PostgreSQL). Running it twice stores nothing twice.
-demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, store the run, run the analyses
+demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, store the run, narratives, suggestions, analyses
 	$(VENV)/bin/riskbench sample-data $(DEMO_DATA) --seed $(DEMO_SEED)
 	$(VENV)/bin/riskbench ingest incidents $(DEMO_DATA)/incidents.csv --org $(DEMO_ORG)
 	$(VENV)/bin/riskbench ingest ledger $(DEMO_DATA)/ledger_erp.csv \
@@ -97,12 +98,18 @@ demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, store the run, run 
 	$(VENV)/bin/riskbench run $(DEMO_CARD) --trials $(DEMO_TRIALS) --seed $(DEMO_SEED) \
 	  --out $(DEMO_OUT) --workspace $(DEMO_ORG) --save-years
 	$(VENV)/bin/riskbench audit verify --org $(DEMO_ORG)
+	$(VENV)/bin/riskbench narrate $(DEMO_CARD) --trials 50000 --seed $(DEMO_SEED) \
+	  --graph examples/dependencies.yaml --mitigations examples/mitigations.yaml \
+	  --incidents $(DEMO_DATA)/incidents.csv --out $(DEMO_OUT)/narratives.md
+	$(VENV)/bin/riskbench suggest --context examples/company.yaml --n 10 \
+	  --incidents $(DEMO_DATA)/incidents.csv --out $(DEMO_OUT)/suggested.yaml
+	$(VENV)/bin/riskbench validate $(DEMO_OUT)/suggested.yaml
 	$(VENV)/bin/papermill notebooks/analysis.ipynb $(DEMO_OUT)/analysis.ipynb --cwd notebooks \
 	  -k python3 --no-progress-bar -p org $(DEMO_ORG) -p seed $(DEMO_SEED) \
 	  -p data_dir $(CURDIR)/$(DEMO_DATA) -p out_dir $(CURDIR)/$(DEMO_OUT)/analysis
-	@echo "Demo outputs in $(DEMO_OUT) (analyses: $(DEMO_OUT)/analysis and \
-	$(DEMO_OUT)/analysis.ipynb); sample data in $(DEMO_DATA); stores under \
-	$${RISKBENCH_HOME:-$$HOME/.riskbench}"
+	@echo "Demo outputs in $(DEMO_OUT) (narratives.md, suggested.yaml; analyses: \
+	$(DEMO_OUT)/analysis and $(DEMO_OUT)/analysis.ipynb); sample data in $(DEMO_DATA); \
+	stores under $${RISKBENCH_HOME:-$$HOME/.riskbench}"
 
 bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
 	$(PY) benchmarks/engine.py

@@ -9,6 +9,9 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from riskbench.ai.context import OrgContext, OrgProfile, load_context
+from riskbench.ai.narrate import Narrative, narrate
+from riskbench.ai.suggest import Suggestion, Suggestions, suggest_scenarios
 from riskbench.calibration import calibrate
 from riskbench.cards import card_schema, load_portfolio, save_portfolio
 from riskbench.dists import (
@@ -119,10 +122,13 @@ __all__ = [
     "Mitigation",
     "MitigationReport",
     "Mixture",
+    "Narrative",
     "NegativeBinomial",
     "NodeOutage",
     "Normal",
     "OptimizationResult",
+    "OrgContext",
+    "OrgProfile",
     "OutageImpact",
     "OutageLoss",
     "PermissionDenied",
@@ -140,6 +146,8 @@ __all__ = [
     "StoreError",
     "StressResult",
     "StressSet",
+    "Suggestion",
+    "Suggestions",
     "Tornado",
     "Triangular",
     "Uniform",
@@ -151,14 +159,17 @@ __all__ = [
     "evaluate_mitigations",
     "fit_severity",
     "ingest",
+    "load_context",
     "load_mitigations",
     "load_portfolio",
     "load_stress_sets",
+    "narrate",
     "optimize_mitigations",
     "reverse_stress",
     "save_portfolio",
     "simulate",
     "stress",
     "stress_all",
+    "suggest_scenarios",
     "tornado",
 ]

@@ -304,11 +304,14 @@ class OrgContext:
         incidents = None
         if logs is not None:
             incidents = logs.loss_samples(ws.org)[list(INCIDENT_COLUMNS)]
+        portfolio = None
+        if ws.scenarios():
+            portfolio = ws.portfolio(name=f"{prof.name} register", currency=prof.currency)
         return cls(
             profile=prof,
             graph=graph,
             incidents=incidents,
-            portfolio=ws.portfolio(),
+            portfolio=portfolio,
             similar=ws.similar,
             org=ws.org,
         )

@@ -167,8 +167,20 @@ class Suggestions(Sequence[Suggestion]):
         return iter(self.suggestions)
 
     def portfolio(self) -> Portfolio:
-        """The suggested scenarios as a portfolio (no correlation)."""
-        return Portfolio([s.scenario for s in self.suggestions])
+        """The suggested scenarios as a portfolio (no correlation), with the header
+        that :meth:`to_yaml` writes."""
+        header = self._header()
+        return Portfolio([s.scenario for s in self.suggestions], **header)
+
+    def _header(self) -> dict[str, str]:
+        return {
+            "name": f"Suggested scenarios for {self.profile_name}".strip(),
+            "currency": self.currency,
+            "description": (
+                f"Drafted by riskbench ({self.method}): candidates to review, refine "
+                "and simulate, not an approved register."
+            ),
+        }
 
     def table(self) -> pd.DataFrame:
         """One row per suggestion and per flagged duplicate."""
@@ -188,15 +200,7 @@ class Suggestions(Sequence[Suggestion]):
 
     def to_yaml(self) -> str:
         """A scenario card file of the suggestions, with how each was found as a comment."""
-        header = {
-            "name": f"Suggested scenarios for {self.profile_name}".strip(),
-            "currency": self.currency,
-            "description": (
-                f"Drafted by riskbench ({self.method}): candidates to review, refine "
-                "and simulate, not an approved register."
-            ),
-        }
-        parts = [yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=88)]
+        parts = [yaml.safe_dump(self._header(), sort_keys=False, allow_unicode=True, width=88)]
         parts.append("scenarios:\n")
         for s in self.suggestions:
             card = yaml.safe_dump(
@@ -304,7 +308,8 @@ def _graph_outage(
         assets=(node.id,),
     )
     why = (
-        f"{label} is a single point of failure: a {typical:g}-day outage loses "
+        f"{label[:1].upper()}{label[1:]} is a single point of failure: a {typical:g}-day "
+        "outage loses "
         f"{hz.money(impact.total_lost_revenue, cur)} of revenue ({hz.percent(share)} of "
         "that period's revenue)"
     )
@@ -421,7 +426,12 @@ def _from_graph(ctx: OrgContext, taken: set[str]) -> list[Suggestion]:
 
 # -- (b) the incident history -----------------------------------------------------------
 def _pattern(descriptions: pd.Series) -> list[str]:
-    cleaned = descriptions.astype(str).str.replace(r"\d+", "", regex=True).str.strip()
+    cleaned = (
+        descriptions.astype(str)
+        .str.replace(r"\d+", " ", regex=True)
+        .str.replace(r"\s+", " ", regex=True)
+        .str.strip()
+    )
     return [str(x) for x in cleaned.value_counts().index[:3] if x]
 
 
