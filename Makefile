@@ -101,8 +101,8 @@ demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, store the run, narr
 	$(VENV)/bin/riskbench narrate $(DEMO_CARD) --trials 50000 --seed $(DEMO_SEED) \
 	  --graph examples/dependencies.yaml --mitigations examples/mitigations.yaml \
 	  --incidents $(DEMO_DATA)/incidents.csv --out $(DEMO_OUT)/narratives.md
-	$(VENV)/bin/riskbench suggest --context examples/company.yaml --n 10 \
-	  --incidents $(DEMO_DATA)/incidents.csv --out $(DEMO_OUT)/suggested.yaml
+	$(VENV)/bin/riskbench suggest --workspace $(DEMO_ORG) --context examples/company.yaml \
+	  --save-profile --n 10 --out $(DEMO_OUT)/suggested.yaml
 	$(VENV)/bin/riskbench validate $(DEMO_OUT)/suggested.yaml
 	$(VENV)/bin/papermill notebooks/analysis.ipynb $(DEMO_OUT)/analysis.ipynb --cwd notebooks \
 	  -k python3 --no-progress-bar -p org $(DEMO_ORG) -p seed $(DEMO_SEED) \

@@ -36,7 +36,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -44,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from riskbench.errors import Issue, MissingDependencyError, ValidationError
+from riskbench.files import environ_set
 
 if TYPE_CHECKING:
     from riskbench.scenario import Scenario
@@ -133,24 +134,14 @@ MINILM_NAME = "all-MiniLM-L6-v2"
 _OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-@contextlib.contextmanager
-def _offline() -> Iterator[None]:
+def _offline() -> contextlib.AbstractContextManager[None]:
     """Hugging Face libraries offline for the block: nothing is downloaded.
 
     The variables are restored afterwards, but ``huggingface_hub`` reads
     ``HF_HUB_OFFLINE`` once, when it is first imported: a process that first imports
     it here stays offline.
     """
-    saved = {key: os.environ.get(key) for key in _OFFLINE}
-    os.environ.update(_OFFLINE)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return environ_set(_OFFLINE)
 
 
 def _missing(err: ImportError, default: str) -> MissingDependencyError:

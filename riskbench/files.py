@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from riskbench.errors import Issue, ValidationError
 
 __all__ = [
     "atomic_write_text",
+    "environ_set",
     "parse_yaml",
     "read_text",
     "read_yaml",
@@ -30,6 +33,22 @@ def riskbench_home(home: str | os.PathLike[str] | None = None) -> Path:
     if home is not None:
         return Path(home).expanduser()
     return Path(os.environ.get("RISKBENCH_HOME") or "~/.riskbench").expanduser()
+
+
+@contextlib.contextmanager
+def environ_set(values: Mapping[str, str]) -> Iterator[None]:
+    """Environment variables set to ``values`` for the block, then restored (or
+    removed again if they were not set)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

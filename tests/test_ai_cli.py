@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,64 @@ def test_suggest_as_a_subprocess(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(rb.load_portfolio(out).ids) == 3
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_suggest_from_a_workspace_and_its_log_store(pg_home: Path, tmp_path: Path) -> None:
+    """The demo's path, in a fresh process (chdb opens one path per process): incidents
+    in the log store, the register stored by a run, the profile from the company file."""
+    env = {**os.environ, "RISKBENCH_HOME": str(pg_home)}
+    env.pop("RISKBENCH_LLM", None)
+    env.pop("RISKBENCH_DATABASE_URL", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "riskbench", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            check=False,
+        )
+
+    files = write_sample_data(tmp_path / "data", seed=11, years=5)
+    assert cli("ingest", "incidents", str(files["incidents"]), "--org", "cli-ai").returncode == 0
+    done = cli(
+        "run",
+        CARD,
+        "--trials",
+        "2000",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+        "--workspace",
+        "cli-ai",
+    )
+    assert done.returncode == 0, done.stderr
+    done = cli("suggest", "--workspace", "cli-ai", "--n", "4")
+    assert done.returncode == 2
+    assert "has no profile" in done.stderr
+    assert "--save-profile" in done.stderr
+    out = tmp_path / "s.yaml"
+    done = cli(
+        "suggest",
+        "--workspace",
+        "cli-ai",
+        "--context",
+        COMPANY,
+        "--save-profile",
+        "--n",
+        "6",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "recurring-" in done.stdout  # from the logged incidents no scenario covers
+    assert "duplicates ransomware-erp" in done.stdout  # the workspace's stored scenarios
+    assert len(rb.load_portfolio(out).ids) == 6
+    # the profile is now stored: the workspace alone is enough
+    done = cli("suggest", "--workspace", "cli-ai", "--n", "2")
+    assert done.returncode == 0, done.stderr
+    assert "2 suggested scenarios for Northwind Components" in done.stdout

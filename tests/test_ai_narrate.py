@@ -338,3 +338,19 @@ def test_model_that_keeps_inventing_falls_back_to_the_template(crewai_home: None
 def test_no_model_configured_means_offline(crewai_home: None) -> None:
     s = scenario("fire", rb.Poisson(rate=0.05), rb.Constant(2e6), category="operational")
     assert narrate(s).method == "template"
+
+
+def test_configured_model_without_crewai_falls_back_with_a_note(
+    crewai_home: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setenv("RISKBENCH_LLM", "openai/gpt-4o-mini")
+    monkeypatch.setitem(sys.modules, "crewai", None)  # as if the agents extra were absent
+    s = scenario("fire", rb.Poisson(rate=0.05), rb.Constant(2e6), category="operational")
+    n = narrate(s)
+    assert n.method == "template"
+    assert "RISKBENCH_LLM is set but unusable" in n.notes[0]
+    assert "pip install 'riskbench[agents]'" in n.notes[0]
+    with pytest.raises(rb.MissingDependencyError, match="agents"):
+        narrate(s, llm="openai/gpt-4o-mini")

@@ -300,3 +300,53 @@ def test_yaml_comments_survive_and_reload(found: Any) -> None:
         sum(s.expected_annual_loss for s in found),
         rel_tol=1e-9,
     )
+
+
+@pytest.mark.db
+@pytest.mark.filterwarnings(r"ignore::DeprecationWarning:crewai(\..*)?")
+def test_prompts_from_a_workspace_hold_no_other_organisations_data(
+    pg_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two organisations in one database: the crew drafting for one is never sent the
+    other's scenarios, although both are stored side by side and the similarity search
+    runs over the same table."""
+    from riskbench.ai.llm import import_crewai
+    from riskbench.workspace import Workspace
+
+    monkeypatch.setenv("RISKBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RISKBENCH_LLM", raising=False)
+    secret = "Tailings dam breach at the Quellbrunn quarry"
+    with Workspace(org="privacy-b", user="bea", home=pg_home) as other:
+        other.save_scenario(
+            rb.Scenario(
+                id="dam-breach",
+                title=secret,
+                category="operational",
+                frequency=rb.Poisson(rate=0.02),
+                severity=rb.Constant(5e7),
+                narrative="Ransomware encrypts the ERP and the dam breaks.",
+            )
+        )
+    import_crewai()
+    import crew_double as double
+
+    llm = double.ScriptedLLM(
+        model="scripted/test",
+        answers={
+            "analyst": ["1. A flood at the Polish plant."],
+            "quant": [double.cards_answer(double.card("flood-plant-poland", category="climate"))],
+            "reviewer": [double.review_answer()],
+        },
+    )
+    portfolio = rb.load_portfolio(ROOT / "examples" / "register.yaml")
+    with Workspace(org="privacy-a", user="ada", home=pg_home) as ws:
+        ws.set_profile(load_context(COMPANY).profile)
+        ws.bulk_load_scenarios(portfolio.scenarios)
+        found = suggest_scenarios(ws, n=3, llm=llm)
+    sent = llm.received_text()
+    assert found.method == "crew:scripted/test"
+    assert "Northwind Components" in sent
+    assert any(s.title in sent for s in portfolio.scenarios)
+    assert secret not in sent
+    assert "Quellbrunn" not in sent
+    assert "dam-breach" not in sent

@@ -30,7 +30,9 @@ def _python_blocks(path: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
-@pytest.mark.parametrize("path", ["README.md", "docs/user-guide.md", "docs/analyses.md"])
+@pytest.mark.parametrize(
+    "path", ["README.md", "docs/user-guide.md", "docs/analyses.md", "docs/ai.md"]
+)
 def test_python_examples_in_the_docs_run(
     path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -38,6 +40,7 @@ def test_python_examples_in_the_docs_run(
     monkeypatch.setenv("RISKBENCH_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("RISKBENCH_DATABASE_URL", raising=False)
     monkeypatch.delenv("RISKBENCH_CLICKHOUSE_URL", raising=False)
+    monkeypatch.delenv("RISKBENCH_LLM", raising=False)  # the offline path, as documented
     blocks = _python_blocks(path)
     assert blocks, f"{path} has no python examples"
     namespace: dict[str, object] = {}

@@ -60,23 +60,38 @@ def register(sub: Any) -> dict[str, Handler]:
         "suggest",
         help="suggest new scenarios for an organisation as a scenario card",
         description=(
-            "Suggest N scenarios for the organisation described by a company file "
-            "(profile, register, dependency graph): outages of single points of failure "
-            "and regional concentrations in the graph, recurring incidents no scenario "
-            "covers, and library archetypes for its industry and regions. Duplicates of "
-            "existing scenarios are listed, not proposed. Writes a card that `riskbench "
-            "run` accepts."
+            "Suggest N scenarios for an organisation: outages of single points of failure "
+            "and regional concentrations in its dependency graph, recurring incidents no "
+            "scenario covers, and library archetypes for its industry and regions. "
+            "Duplicates of existing scenarios are listed, not proposed. The organisation "
+            "comes from a company file (--context: profile, register, graph), from a "
+            "workspace (--workspace: its stored profile, scenarios and assets, and its "
+            "incidents from the log store; needs the stores extra), or both (the file's "
+            "profile and graph, the workspace's scenarios and incidents). Writes a card "
+            "that `riskbench run` accepts."
         ),
         epilog=(
-            "example:\n  riskbench suggest --context examples/company.yaml --n 10 "
-            "--out suggested.yaml"
+            "examples:\n  riskbench suggest --context examples/company.yaml --n 10 "
+            "--out suggested.yaml\n  riskbench suggest --workspace northwind --context "
+            "examples/company.yaml --save-profile --out suggested.yaml"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     suggest.add_argument(
-        "--context", required=True, metavar="FILE", help="company file (see examples/company.yaml)"
+        "--context", metavar="FILE", help="company file (see examples/company.yaml)"
     )
-    suggest.add_argument("--incidents", metavar="CSV", help="incident history CSV to add")
+    suggest.add_argument(
+        "--workspace", metavar="ORG", help="the organisation's workspace (stores extra)"
+    )
+    suggest.add_argument(
+        "--user", default="local", help="the workspace user (default: %(default)s)"
+    )
+    suggest.add_argument(
+        "--save-profile",
+        action="store_true",
+        help="store the company file's profile in the workspace first (admin only)",
+    )
+    suggest.add_argument("--incidents", metavar="CSV", help="incident history CSV to use")
     suggest.add_argument("--n", type=int, default=10, metavar="N", help="default 10")
     suggest.add_argument("--out", metavar="FILE", help="write the suggested card here")
     suggest.add_argument(
@@ -158,12 +173,42 @@ def _narrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _suggest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from riskbench.ai.context import load_context
+
+    if not (args.context or args.workspace):
+        raise ValidationError(
+            [Issue("--context", "give a company file (--context FILE), --workspace ORG, or both")]
+        )
+    if args.save_profile and not (args.context and args.workspace):
+        raise ValidationError(
+            [Issue("--save-profile", "needs both --context FILE and --workspace ORG")]
+        )
+    ctx = load_context(args.context) if args.context else None
+    if not args.workspace:
+        assert ctx is not None
+        return _suggest_from(ctx, args, out, err)
+    from riskbench.ai.context import OrgContext
+    from riskbench.logstore import LogStore
+    from riskbench.workspace import Workspace
+
+    with Workspace(org=args.workspace, user=args.user) as ws, LogStore() as logs:
+        if args.save_profile:
+            assert ctx is not None
+            ws.set_profile(ctx.profile)
+        stored = OrgContext.from_workspace(
+            ws,
+            logs=None if args.incidents else logs,
+            graph=None if ctx is None or not ws.assets().empty else ctx.graph,
+            profile=None if ctx is None else ctx.profile,
+        )
+        return _suggest_from(stored, args, out, err)
+
+
+def _suggest_from(ctx: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from dataclasses import replace
 
-    from riskbench.ai.context import load_context
     from riskbench.ai.suggest import suggest_scenarios
 
-    ctx = load_context(args.context)
     if args.incidents:
         ctx = replace(ctx, incidents=_read_incidents(args.incidents))
     found = suggest_scenarios(ctx, n=args.n, llm=False if args.offline else None)

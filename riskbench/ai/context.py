@@ -295,7 +295,9 @@ class OrgContext:
                     Issue(
                         "profile",
                         f"organisation {ws.org!r} has no profile: store one with "
-                        "ws.set_profile(OrgProfile(...)) or pass profile=",
+                        "ws.set_profile(OrgProfile(...)) or pass profile= (from the "
+                        "command line: riskbench suggest --workspace ORG --context FILE "
+                        "--save-profile)",
                     )
                 ]
             )

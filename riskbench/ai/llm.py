@@ -31,14 +31,14 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from riskbench.errors import Issue, MissingDependencyError, RunError, ValidationError
-from riskbench.files import riskbench_home
+from riskbench.files import environ_set, riskbench_home
 
 __all__ = [
     "CREWAI_SWITCHES",
@@ -48,6 +48,7 @@ __all__ = [
     "import_crewai",
     "llm_config",
     "model_name",
+    "model_or_offline",
     "resolve_llm",
 ]
 
@@ -184,8 +185,7 @@ def crewai_environment(home: str | os.PathLike[str] | None = None) -> Path:
     return storage
 
 
-@contextlib.contextmanager
-def _import_scope(storage: Path) -> Iterator[None]:
+def _import_scope(storage: Path) -> contextlib.AbstractContextManager[None]:
     """While CrewAI is first imported: HOME inside its storage folder, no ``.env``.
 
     Importing CrewAI 1.15 writes under the user's home whatever the switches say (an
@@ -194,19 +194,11 @@ def _import_scope(storage: Path) -> Iterator[None]:
     its own package folder into ``os.environ``. Pointing HOME into the storage folder
     for the import keeps those files there; nothing later in a run writes to HOME.
     """
-    saved = {k: os.environ.get(k) for k in ("HOME", "USERPROFILE", "PYTHON_DOTENV_DISABLED")}
     home = storage / "home"
     home.mkdir(parents=True, exist_ok=True)
-    os.environ["HOME"] = os.environ["USERPROFILE"] = str(home)
-    os.environ["PYTHON_DOTENV_DISABLED"] = "true"
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return environ_set(
+        {"HOME": str(home), "USERPROFILE": str(home), "PYTHON_DOTENV_DISABLED": "true"}
+    )
 
 
 def import_crewai() -> ModuleType:
@@ -275,6 +267,23 @@ def resolve_llm(llm: Any = None) -> Any:
             )
         ]
     )
+
+
+def model_or_offline(llm: Any = None) -> tuple[Any, str | None]:
+    """:func:`resolve_llm`, except that a model configured by ``RISKBENCH_LLM`` without
+    CrewAI installed gives the offline path and a note saying so, instead of an
+    error: narratives and suggestions always work. An explicit ``llm`` still raises.
+
+    Returns
+    -------
+    (model or None, note or None)
+    """
+    try:
+        return resolve_llm(llm), None
+    except MissingDependencyError as err:
+        if llm is not None:
+            raise
+        return None, f"RISKBENCH_LLM is set but unusable, so the offline path was used: {err}"
 
 
 def model_name(llm: Any) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, Literal
@@ -416,11 +416,11 @@ def narrate(
     )
     _insurance_facts(sheet, scenario)
     offline = _offline(scenario, sheet, style, result, max_assumptions)
-    from riskbench.ai.llm import resolve_llm
+    from riskbench.ai.llm import model_or_offline
 
-    model = resolve_llm(llm)
+    model, note = model_or_offline(llm)
     if model is None:
-        return offline
+        return offline if note is None else replace(offline, notes=(note,))
     return _with_model(model, scenario, sheet, style, offline)
 
 

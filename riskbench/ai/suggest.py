@@ -28,8 +28,10 @@ Examples
 >>> found = suggest_scenarios(load_context("examples/company.yaml"), n=6, llm=False)
 >>> [s.origin for s in found][:2]
 ['graph', 'graph']
->>> found.portfolio().ids[0]
-'outage-valve-forgings'
+>>> found[0].id
+'outage-plant-riverside'
+>>> {d.id: d.duplicate_of for d in found.duplicates}["outage-valve-forgings"]
+'single-source-supplier-failure'
 """
 
 from __future__ import annotations
@@ -576,6 +578,20 @@ def _duplicate(ctx: OrgContext, s: Suggestion) -> tuple[str, float] | None:
     return None
 
 
+def _split_duplicates(
+    ctx: OrgContext, candidates: Sequence[Suggestion]
+) -> tuple[list[Suggestion], list[Suggestion]]:
+    """The new candidates, and the duplicates with what they duplicate."""
+    fresh, dups = [], []
+    for c in candidates:
+        found = _duplicate(ctx, c)
+        if found is None:
+            fresh.append(c)
+        else:
+            dups.append(replace(c, duplicate_of=found[0], distance=found[1]))
+    return fresh, dups
+
+
 def _diverse(candidates: list[Suggestion], n: int) -> list[Suggestion]:
     """A varied selection of ``n``: up to a third from the graph and a fifth from the
     incidents (largest expected loss first), then archetypes one category at a time
@@ -674,20 +690,16 @@ def suggest_scenarios(
     candidates = [
         replace(c, expected_annual_loss=c.scenario.expected_annual_loss()) for c in candidates
     ]
-    fresh, dups = [], []
-    for c in candidates:
-        found = _duplicate(ctx, c)
-        if found is None:
-            fresh.append(c)
-        else:
-            dups.append(replace(c, duplicate_of=found[0], distance=found[1]))
+    fresh, dups = _split_duplicates(ctx, candidates)
     chosen = _diverse(fresh, n)
     notes: list[str] = []
     method = "offline"
 
-    from riskbench.ai.llm import model_name, resolve_llm
+    from riskbench.ai.llm import model_name, model_or_offline
 
-    model = resolve_llm(llm)
+    model, note = model_or_offline(llm)
+    if note is not None:
+        notes.append(note)
     if model is not None:
         from riskbench.ai.crew import draft_scenarios
 
@@ -710,13 +722,8 @@ def suggest_scenarios(
             )
             for s in outcome.scenarios
         ]
-        kept = []
-        for d in drafted:
-            found = _duplicate(ctx, d)
-            if found is None:
-                kept.append(d)
-            else:
-                dups.append(replace(d, duplicate_of=found[0], distance=found[1]))
+        kept, flagged = _split_duplicates(ctx, drafted)
+        dups += flagged
         if len(kept) < n:
             ids = {k.id for k in kept}
             fill = [c for c in chosen if c.id not in ids][: n - len(kept)]
