@@ -15,9 +15,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-# Debian packages the tests need, space-separated (none yet). Installed with apt-get
-# only when one is missing; `apt-get update` runs at most once per virtual environment.
-DEB_PACKAGES ?=
+# Debian packages the tests need, space-separated: Chromium for the browser tests
+# (Playwright drives /usr/bin/chromium; never `playwright install`). Installed with
+# apt-get only when one is missing; `apt-get update` runs at most once per virtual
+# environment.
+DEB_PACKAGES ?= chromium
 
 DEMO_CARD := examples/register.yaml
 DEMO_OUT := out/demo
@@ -27,12 +29,13 @@ DEMO_DATA := out/demo-data
 DEMO_ORG := northwind
 
 # Environments are named by their extras joined with '-':
-# .stamp-notebooks-ingest-embeddings-calibration-agents-dev installs
-# '.[notebooks,ingest,embeddings,calibration,agents,dev]'. A stamp is redone when
-# pyproject.toml changes.
+# .stamp-ui-ingest-embeddings-calibration-agents-dev installs
+# '.[ui,ingest,embeddings,calibration,agents,dev]'. A stamp is redone when pyproject.toml
+# changes.
 comma := ,
-DEV_ENV := $(VENV)/.stamp-notebooks-ingest-embeddings-calibration-agents-dev
+DEV_ENV := $(VENV)/.stamp-ui-ingest-embeddings-calibration-agents-dev
 DEMO_ENV := $(VENV)/.stamp-notebooks-ingest
+UI_ENV := $(VENV)/.stamp-ui-ingest
 BENCH_ENV := $(DEV_ENV)
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
@@ -40,7 +43,7 @@ KERNEL_PYTHON := $(CURDIR)/$(PY)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help venv demo test lint typecheck format strip-notebooks check-notebooks \
-        bench clean deb-packages kernel
+        bench clean deb-packages kernel lab dashboard app
 
 help: ## list the targets
 	@echo "riskbench: make TARGET"
@@ -110,6 +113,29 @@ demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, store the run, narr
 	@echo "Demo outputs in $(DEMO_OUT) (narratives.md, suggested.yaml; analyses: \
 	$(DEMO_OUT)/analysis and $(DEMO_OUT)/analysis.ipynb); sample data in $(DEMO_DATA); \
 	stores under $${RISKBENCH_HOME:-$$HOME/.riskbench}"
+
+# --- serve (all on 127.0.0.1; RISKBENCH_ORG picks the organisation, default the demo's) ---
+LAB_PORT ?= 8888
+DASHBOARD_PORT ?= 8866
+APP_PORT ?= 5006
+DASHBOARD := notebooks/dashboard.ipynb
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# A Voila visit starts a kernel; when the page is closed the kernel goes idle and is
+# culled after CULL_IDLE_S seconds (checked every CULL_INTERVAL_S).
+CULL_IDLE_S ?= 300
+CULL_INTERVAL_S ?= 60
+
+lab: $(UI_ENV) kernel ## JupyterLab on 127.0.0.1:$(LAB_PORT) (the token is printed)
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser $(ROOT_FLAG)
+
+dashboard: $(UI_ENV) kernel ## the executive dashboard in Voila on 127.0.0.1:$(DASHBOARD_PORT)
+	$(VENV)/bin/voila $(DASHBOARD) --no-browser --Voila.ip=127.0.0.1 \
+	  --port=$(DASHBOARD_PORT) --MappingKernelManager.cull_idle_timeout=$(CULL_IDLE_S) \
+	  --MappingKernelManager.cull_interval=$(CULL_INTERVAL_S)
+
+app: $(UI_ENV) kernel ## the same dashboard as a Panel app (panel serve) on 127.0.0.1:$(APP_PORT)
+	$(VENV)/bin/panel serve $(DASHBOARD) --address 127.0.0.1 --port $(APP_PORT) \
+	  --allow-websocket-origin 127.0.0.1:$(APP_PORT) --allow-websocket-origin localhost:$(APP_PORT)
 
 bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
 	$(PY) benchmarks/engine.py

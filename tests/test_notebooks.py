@@ -151,3 +151,118 @@ def test_analysis_notebook_runs_and_its_numbers_hold(
     assert int(matrix_counts.to_numpy().sum()) == len(portfolio)
     stress = pd.read_csv(out / "stress.csv", index_col=0)
     assert (stress["p99_stressed"] >= stress["p99_base"]).all()
+
+
+def _counts_with_pandas(incidents_csv: Path) -> pd.DataFrame:
+    """Incident counts per scenario and year, zeros included, recomputed with pandas."""
+    incidents = pd.read_csv(incidents_csv, dtype={"scenario_id": str})
+    years = pd.to_datetime(incidents["occurred_on"]).dt.year
+    first, last = int(years.min()), int(years.max())
+    linked = incidents.assign(year=years).dropna(subset=["scenario_id"])
+    grid = pd.MultiIndex.from_product(
+        [sorted(linked["scenario_id"].unique()), range(first, last + 1)],
+        names=["scenario_id", "year"],
+    )
+    counts = (
+        linked.groupby(["scenario_id", "year"])
+        .size()
+        .reindex(grid, fill_value=0)
+        .rename("count")
+        .reset_index()
+    )
+    counts["exposure_years"] = last - first + 1
+    return counts
+
+
+EXPLORE = NOTEBOOKS / "explore.ipynb"
+DASHBOARD = NOTEBOOKS / "dashboard.ipynb"
+
+
+def _errors(nb: nbformat.NotebookNode) -> list[object]:
+    return [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "error"
+    ]
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_explore_notebook_runs_and_its_components_show_the_cores_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RISKBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RISKBENCH_LLM", raising=False)
+    data = tmp_path / "data"
+    output = tmp_path / "explore.ipynb"
+    papermill.execute_notebook(
+        str(EXPLORE),
+        str(output),
+        kernel_name="python3",
+        parameters={"data_dir": str(data), "trials": 20_000},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
+    nb = nbformat.read(output, as_version=4)
+    assert _errors(nb) == []
+    text = stream_text(nb)
+    portfolio = rb.load_portfolio(ROOT / "examples" / "register.yaml")
+    calibrated = rb.calibrate(portfolio, _counts_with_pandas(data / "incidents.csv"))
+    result = rb.simulate(calibrated, trials=20_000, seed=2026)
+    assert f"portfolio p99: {result.var(0.99):.2f}" in text
+    graph = rb.DependencyGraph.from_yaml(ROOT / "examples" / "dependencies.yaml")
+    lost = graph.outage("valve-forgings", 90).total_lost_revenue
+    assert f"valve-forgings out for 90 days: {lost:,.0f} lost revenue" in text
+    mitigations = rb.load_mitigations(ROOT / "examples" / "mitigations.yaml")
+    report = rb.evaluate_mitigations(
+        calibrated,
+        mitigations,
+        trials=20_000,
+        seed=2026,
+        plan=["immutable-backups", "edr-mdr"],
+    )
+    assert f"plan residual p99: {float(report.table.loc['plan', 'p99']):.2f}" in text
+    # the components rendered as Panel/Bokeh views, not as text
+    bundles = [
+        out.get("data", {})
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type in ("display_data", "execute_result")
+    ]
+    views = [b for b in bundles if "application/vnd.holoviews_exec.v0+json" in b]
+    assert len(views) >= 5, [list(b) for b in bundles]
+    # the narrative printed is the core's, offline
+    story = rb.narrate(calibrated["ransomware-erp"], result, graph=graph, mitigations=mitigations)
+    assert story.sections["numbers"].split(". ")[0] in text
+
+
+@pytest.mark.notebook
+@pytest.mark.db
+@pytest.mark.slow
+def test_dashboard_notebook_loads_the_latest_stored_run(
+    pg_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riskbench.workspace import Workspace
+
+    monkeypatch.setenv("RISKBENCH_HOME", str(pg_home))
+    portfolio = rb.load_portfolio(ROOT / "examples" / "register.yaml")
+    result = rb.simulate(portfolio, trials=5_000, seed=9)
+    with Workspace(org="dash-nb", user="ada", home=pg_home) as ws:
+        ws.save_run(result, artefact_dir=pg_home / "artefacts")
+    output = tmp_path / "dashboard.ipynb"
+    papermill.execute_notebook(
+        str(DASHBOARD),
+        str(output),
+        kernel_name="python3",
+        parameters={"org": "dash-nb", "user": "ada"},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
+    nb = nbformat.read(output, as_version=4)
+    assert _errors(nb) == []
+    shown = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])
+    # the stored run's p99, as the headline writes it
+    assert f"EUR {result.var(0.99):,.0f}" in shown

@@ -1,9 +1,23 @@
-"""Notebook widgets for riskbench, built on ipywidgets (installed as ``riskbench.widgets``).
+"""The workbench's components (installed as ``riskbench.widgets``).
 
-The widgets only build domain objects and call riskbench; they hold no risk logic.
+They only build domain objects and call riskbench; they hold no risk logic. Each
+works in JupyterLab (``display(...)``), in a Voila page and in ``panel serve``; their
+JavaScript is inline, never from a CDN.
+
+ipywidgets:
 
 - :func:`summary_table`: a simulation summary as a formatted HTML table.
 - :class:`ScenarioPicker`: choose which scenarios of a portfolio to simulate.
+
+Panel and HoloViews (the ``ui`` extra; imported on first use):
+
+- :class:`ScenarioWizard` (``wizard``): create or edit a scenario as an expert gives it.
+- :class:`SimChart` (``charts``): loss exceedance curve, histogram and tornado.
+- :class:`ImpactMatrixView` (``matrix_view``): the likelihood x severity heat map.
+- :class:`CausalGraph` (``graph_view``): the dependency graph and node outages.
+- :class:`MitigationTable` (``mitigation_table``): options, plan and frontier.
+- :class:`ReportWizard` (``report``): exports of a result's sections.
+- :class:`Dashboard` (``dashboard``): the executive dashboard.
 
 Examples
 --------
@@ -29,7 +43,36 @@ from riskbench.errors import Issue, ValidationError
 if TYPE_CHECKING:
     from riskbench import Portfolio
 
-__all__ = ["ScenarioPicker", "summary_table"]
+__all__ = [
+    "CausalGraph",
+    "Dashboard",
+    "ImpactMatrixView",
+    "MitigationTable",
+    "ReportWizard",
+    "ScenarioPicker",
+    "ScenarioWizard",
+    "SimChart",
+    "summary_table",
+]
+
+# Panel components, imported on first use (PEP 562): Panel takes a second to import.
+_LAZY = {
+    "CausalGraph": "graph_view",
+    "Dashboard": "dashboard",
+    "ImpactMatrixView": "matrix_view",
+    "MitigationTable": "mitigation_table",
+    "ReportWizard": "report",
+    "ScenarioWizard": "wizard",
+    "SimChart": "charts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"riskbench.widgets.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'riskbench.widgets' has no attribute {name!r}")
 
 _LABELS = {
     "mean": "Mean",
