@@ -74,6 +74,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(f"riskbench.widgets.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'riskbench.widgets' has no attribute {name!r}")
 
+
 _LABELS = {
     "mean": "Mean",
     "sd": "SD",
