@@ -43,7 +43,7 @@ KERNEL_PYTHON := $(CURDIR)/$(PY)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help venv demo test lint typecheck format strip-notebooks check-notebooks \
-        bench clean deb-packages kernel lab dashboard app
+        bench clean deb-packages kernel lab dashboard app voila-static
 
 help: ## list the targets
 	@echo "riskbench: make TARGET"
@@ -120,18 +120,27 @@ DASHBOARD_PORT ?= 8866
 APP_PORT ?= 5006
 DASHBOARD := notebooks/dashboard.ipynb
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
-# A Voila visit starts a kernel; when the page is closed the kernel goes idle and is
-# culled after CULL_IDLE_S seconds (checked every CULL_INTERVAL_S).
-CULL_IDLE_S ?= 300
-CULL_INTERVAL_S ?= 60
 
 lab: $(UI_ENV) kernel ## JupyterLab on 127.0.0.1:$(LAB_PORT) (the token is printed)
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser $(ROOT_FLAG)
 
-dashboard: $(UI_ENV) kernel ## the executive dashboard in Voila on 127.0.0.1:$(DASHBOARD_PORT)
-	$(VENV)/bin/voila $(DASHBOARD) --no-browser --Voila.ip=127.0.0.1 \
-	  --port=$(DASHBOARD_PORT) --MappingKernelManager.cull_idle_timeout=$(CULL_IDLE_S) \
-	  --MappingKernelManager.cull_interval=$(CULL_INTERVAL_S)
+# Voila's settings are in templates/jupyter/voila.json: riskbench's template (the "lab"
+# template without its CDN stylesheets, in templates/jupyter/voila/templates/riskbench),
+# no Panel JupyterLab extension in the page, and idle kernels culled: a visit starts a
+# kernel, and once the page is closed it goes idle and is shut down after 300 s.
+VOILA := JUPYTER_PATH=$(CURDIR)/templates/jupyter JUPYTER_CONFIG_PATH=$(CURDIR)/templates/jupyter \
+  $(VENV)/bin/voila
+
+# Panel's stylesheets, served by Voila from its template's static folder so that a
+# page loads none from cdn.holoviz.org (copied for the environment's Panel; not in git).
+VOILA_PANEL_DIST := templates/jupyter/voila/templates/riskbench/static/panel
+voila-static: ## copy Panel's stylesheets into the Voila template (needs the environment)
+	dist="$$($(PY) -c 'import panel, pathlib; print(pathlib.Path(panel.__file__).parent / "dist")')"; \
+	rm -rf $(VOILA_PANEL_DIST) && mkdir -p $(VOILA_PANEL_DIST)/bundled && \
+	cp -r "$$dist/css" $(VOILA_PANEL_DIST)/ && cp -r "$$dist/bundled/theme" $(VOILA_PANEL_DIST)/bundled/
+
+dashboard: $(UI_ENV) kernel voila-static ## the executive dashboard in Voila on 127.0.0.1:$(DASHBOARD_PORT)
+	$(VOILA) $(DASHBOARD) --no-browser --Voila.ip=127.0.0.1 --port=$(DASHBOARD_PORT)
 
 app: $(UI_ENV) kernel ## the same dashboard as a Panel app (panel serve) on 127.0.0.1:$(APP_PORT)
 	$(VENV)/bin/panel serve $(DASHBOARD) --address 127.0.0.1 --port $(APP_PORT) \
@@ -142,7 +151,7 @@ bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
 
 # --- check --------------------------------------------------------------------------
 
-test: $(DEV_ENV) deb-packages kernel check-notebooks lint typecheck ## lint, type-check and run all tests
+test: $(DEV_ENV) deb-packages kernel voila-static check-notebooks lint typecheck ## lint, type-check and run all tests
 	$(PY) -m pytest
 
 lint: $(DEV_ENV) ## ruff lint and format check
