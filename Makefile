@@ -16,10 +16,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
 # Debian packages the tests need, space-separated: Chromium for the browser tests
-# (Playwright drives /usr/bin/chromium; never `playwright install`). Installed with
+# (Playwright drives /usr/bin/chromium; never `playwright install`) and Node.js, whose
+# npm installs JupyterHub's configurable-http-proxy. Installed with
 # apt-get only when one is missing; `apt-get update` runs at most once per virtual
 # environment.
-DEB_PACKAGES ?= chromium
+DEB_PACKAGES ?= chromium nodejs
 
 DEMO_CARD := examples/register.yaml
 DEMO_OUT := out/demo
@@ -29,13 +30,14 @@ DEMO_DATA := out/demo-data
 DEMO_ORG := northwind
 
 # Environments are named by their extras joined with '-':
-# .stamp-ui-ingest-embeddings-calibration-agents-dev installs
-# '.[ui,ingest,embeddings,calibration,agents,dev]'. A stamp is redone when pyproject.toml
-# changes.
+# .stamp-hub-ingest-embeddings-calibration-agents-dev installs
+# '.[hub,ingest,embeddings,calibration,agents,dev]'. A stamp is redone when
+# pyproject.toml changes.
 comma := ,
-DEV_ENV := $(VENV)/.stamp-ui-ingest-embeddings-calibration-agents-dev
+DEV_ENV := $(VENV)/.stamp-hub-ingest-embeddings-calibration-agents-dev
 DEMO_ENV := $(VENV)/.stamp-notebooks-ingest
 UI_ENV := $(VENV)/.stamp-ui-ingest
+HUB_ENV := $(VENV)/.stamp-hub-ingest
 BENCH_ENV := $(DEV_ENV)
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
@@ -43,7 +45,7 @@ KERNEL_PYTHON := $(CURDIR)/$(PY)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help venv demo test lint typecheck format strip-notebooks check-notebooks \
-        bench clean deb-packages kernel lab dashboard app voila-static
+        bench clean deb-packages kernel lab dashboard app voila-static hub
 
 help: ## list the targets
 	@echo "riskbench: make TARGET"
@@ -146,12 +148,21 @@ app: $(UI_ENV) kernel ## the same dashboard as a Panel app (panel serve) on 127.
 	$(VENV)/bin/panel serve $(DASHBOARD) --address 127.0.0.1 --port $(APP_PORT) \
 	  --allow-websocket-origin 127.0.0.1:$(APP_PORT) --allow-websocket-origin localhost:$(APP_PORT)
 
+# JupyterHub's proxy, from npm, into .hub-proxy/ (not in git).
+HUB_PROXY := .hub-proxy/node_modules/.bin/configurable-http-proxy
+$(HUB_PROXY):
+	command -v npm >/dev/null || { echo "npm is missing: install Node.js (make deb-packages)"; exit 1; }
+	npm install --prefix .hub-proxy --no-audit --no-fund --silent configurable-http-proxy@5
+
+hub: $(HUB_ENV) kernel voila-static $(HUB_PROXY) ## JupyterHub on 127.0.0.1:8000 (users: examples/hub_users.yaml)
+	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
+
 bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
 	$(PY) benchmarks/engine.py
 
 # --- check --------------------------------------------------------------------------
 
-test: $(DEV_ENV) deb-packages kernel voila-static check-notebooks lint typecheck ## lint, type-check and run all tests
+test: $(DEV_ENV) deb-packages kernel voila-static $(HUB_PROXY) check-notebooks lint typecheck ## lint, type-check and run all tests
 	$(PY) -m pytest
 
 lint: $(DEV_ENV) ## ruff lint and format check

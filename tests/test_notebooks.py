@@ -126,22 +126,7 @@ def test_analysis_notebook_runs_and_its_numbers_hold(
 
     # The calibration, recomputed here with pandas from the same incident file (not
     # through the log store), gives the p99 the notebook printed.
-    incidents = pd.read_csv(data / "incidents.csv", dtype={"scenario_id": str})
-    years = pd.to_datetime(incidents["occurred_on"]).dt.year
-    first, last = int(years.min()), int(years.max())
-    linked = incidents.assign(year=years).dropna(subset=["scenario_id"])
-    grid = pd.MultiIndex.from_product(
-        [sorted(linked["scenario_id"].unique()), range(first, last + 1)],
-        names=["scenario_id", "year"],
-    )
-    counts = (
-        linked.groupby(["scenario_id", "year"])
-        .size()
-        .reindex(grid, fill_value=0)
-        .rename("count")
-        .reset_index()
-    )
-    counts["exposure_years"] = last - first + 1
+    counts = _counts_with_pandas(data / "incidents.csv")
     portfolio = rb.load_portfolio(ROOT / "examples" / "register.yaml")
     calibrated = rb.calibrate(portfolio, counts)
     p99 = rb.simulate(calibrated, trials=50_000, seed=2026).var(0.99)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +10,7 @@ import pytest
 from bokeh.resources import INLINE
 
 import riskbench as rb
+from helpers import external_resources
 from riskbench.ai.facts import outage_days
 from riskbench.ai.suggest import single_points_of_failure
 from riskbench.errors import ValidationError
@@ -104,34 +104,6 @@ def test_bad_input(view: CausalGraph) -> None:
         view.choose("no-such-node")
     with pytest.raises(ValidationError, match="days"):
         view.choose("erp", -1)
-
-
-def external_resources(text: str) -> list[str]:
-    """The src/href of every <script> and stylesheet <link> that points off the page.
-
-    Bokeh's inline bundle itself mentions cdn.jsdelivr (a MathJax loader used only
-    for LaTeX labels), so the check is on what the page loads, not on any substring;
-    Panel's page template links its favicon from cdn.holoviz.org (an icon, which an
-    offline browser simply does not show), so icons are left out.
-    """
-
-    class Refs(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.refs: list[str] = []
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            found = dict(attrs)
-            if tag == "link" and "icon" in (found.get("rel") or ""):
-                return
-            for key in ("src", "href"):
-                value = found.get(key)
-                if tag in ("script", "link") and value:
-                    self.refs.append(value)
-
-    parser = Refs()
-    parser.feed(text)
-    return [r for r in parser.refs if r.startswith(("http:", "https:", "//"))]
 
 
 def test_saved_html_has_no_cdn(view: CausalGraph, tmp_path: Path) -> None:

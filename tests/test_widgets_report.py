@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +11,7 @@ from bokeh.resources import INLINE
 
 import riskbench as rb
 import riskbench.widgets.report as report_module
+from helpers import external_resources
 from riskbench.errors import ValidationError
 from riskbench.files import sha256_file
 from riskbench.widgets.report import PDF_MESSAGE, SECTIONS, ReportWizard
@@ -200,24 +200,3 @@ def test_saved_html_has_no_cdn(wizard: ReportWizard, tmp_path: Path) -> None:
     text = out.read_text()
     assert "Matrix placement" in text
     assert external_resources(text) == []
-
-
-def external_resources(text: str) -> list[str]:
-    """The src/href of every <script> and stylesheet <link> that points off the page
-    (Bokeh's inline bundle mentions cdn.jsdelivr in its MathJax loader, and Panel's
-    template links a favicon from cdn.holoviz.org: neither is loaded for the page)."""
-
-    class Refs(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.refs: list[str] = []
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            found = dict(attrs)
-            if tag not in ("script", "link") or "icon" in (found.get("rel") or ""):
-                return
-            self.refs += [v for k in ("src", "href") if (v := found.get(k))]
-
-    parser = Refs()
-    parser.feed(text)
-    return [r for r in parser.refs if r.startswith(("http:", "https:", "//"))]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -15,35 +14,11 @@ import pytest
 from bokeh.resources import INLINE
 
 import riskbench as rb
-from helpers import EXAMPLE_CARD
+from helpers import EXAMPLE_CARD, external_resources
 from riskbench.calibration import gamma_from_interval
 from riskbench.widgets.wizard import ScenarioWizard, slug
 
 CDNS = ("cdn.bokeh.org", "cdn.jsdelivr", "unpkg.com")
-
-
-def external_resources(text: str) -> list[str]:
-    """The src/href of every <script> and stylesheet <link> that points off the page
-    (favicons left out). Bokeh's inline bundle itself mentions cdn.jsdelivr (a MathJax
-    loader used only for LaTeX labels), so the check is on what the page loads."""
-
-    class Refs(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.refs: list[str] = []
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            found = dict(attrs)
-            if tag == "link" and "icon" in (found.get("rel") or ""):
-                return
-            for key in ("src", "href"):
-                value = found.get(key)
-                if tag in ("script", "link") and value:
-                    self.refs.append(value)
-
-    parser = Refs()
-    parser.feed(text)
-    return [r for r in parser.refs if r.startswith(("http:", "https:", "//"))]
 
 
 def elicited_card() -> rb.Portfolio:

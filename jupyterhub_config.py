@@ -1,0 +1,169 @@
+"""JupyterHub for riskbench: `make hub` runs it on 127.0.0.1.
+
+- Login: a shared password (``RISKBENCH_HUB_PASSWORD``, else one generated into
+  ``$RISKBENCH_HUB_DIR/password``), for the users listed in ``RISKBENCH_HUB_USERS``
+  (default ``examples/hub_users.yaml``). No outside service is needed. To use your
+  identity provider instead, set ``c.JupyterHub.authenticator_class`` to
+  ``"generic-oauth"`` (``pip install oauthenticator``; client id, secret and URLs from
+  your provider) or ``"ldapauthenticator.LDAPAuthenticator"`` (``pip install
+  jupyterhub-ldapauthenticator``; server address and bind template), keeping
+  ``allowed_users`` from the users file so that each login still maps to an
+  organisation and a role.
+- Servers: each user's Jupyter server runs locally (``simple`` spawner, same system
+  user), in this checkout, with ``RISKBENCH_ORG``, ``RISKBENCH_USER`` and
+  ``RISKBENCH_ROLE`` from the users file in its environment: the workspace's
+  row-level security then confines it to that organisation, and the workspace's roles
+  decide what the user may do there.
+- The dashboard: ``/user/NAME/voila/render/notebooks/dashboard.ipynb`` (Voila inside the
+  user's server, behind the hub's login; an anonymous request is sent to the login
+  page). Quants use ``/user/NAME/lab``.
+- Idle culling: kernels idle for ``RISKBENCH_HUB_KERNEL_IDLE`` seconds (default 600)
+  are shut down by each server, and servers idle for ``RISKBENCH_HUB_SERVER_IDLE``
+  seconds (default 3600) by the jupyterhub-idle-culler service.
+
+Ports: ``RISKBENCH_HUB_PORT`` (default 8000) for the proxy, ``RISKBENCH_HUB_API_PORT``
+(default 8081) for the hub itself. The hub's database, cookie secret and proxy token
+live in ``RISKBENCH_HUB_DIR`` (default ``.hub/`` in the checkout).
+"""
+
+# ruff: noqa: F821  (`c` is the configuration object JupyterHub provides)
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+STATE = Path(os.environ.get("RISKBENCH_HUB_DIR", ROOT / ".hub")).resolve()
+STATE.mkdir(parents=True, exist_ok=True)
+ROLES = ("viewer", "analyst", "admin")
+
+
+def _users(path: Path) -> dict[str, dict[str, str]]:
+    """The users file: ``users: {name: {org: ..., role: viewer|analyst|admin}}``."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    users = data.get("users")
+    problems = []
+    if not isinstance(users, dict) or not users:
+        raise SystemExit(f"{path}: users: must map user names to {{org, role}}, got {users!r}")
+    for name, entry in users.items():
+        if not isinstance(entry, dict) or not entry.get("org"):
+            problems.append(f"users.{name}.org: is required")
+        elif entry.get("role", "viewer") not in ROLES:
+            problems.append(
+                f"users.{name}.role: must be one of {', '.join(ROLES)}, got {entry.get('role')!r}"
+            )
+    if problems:
+        raise SystemExit(f"{path}: " + "; ".join(problems))
+    return {
+        str(k): {"org": str(v["org"]), "role": str(v.get("role", "viewer"))}
+        for k, v in users.items()
+    }
+
+
+def _password() -> str:
+    given = os.environ.get("RISKBENCH_HUB_PASSWORD")
+    if given:
+        return given
+    stored = STATE / "password"
+    if not stored.exists():
+        stored.write_text(secrets.token_urlsafe(12) + "\n", encoding="utf-8")
+        stored.chmod(0o600)
+        print(f"riskbench hub: the shared password is in {stored}", file=sys.stderr)
+    return stored.read_text(encoding="utf-8").strip()
+
+
+USERS = _users(Path(os.environ.get("RISKBENCH_HUB_USERS", ROOT / "examples" / "hub_users.yaml")))
+
+# -- network: everything on 127.0.0.1 --------------------------------------------------
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = int(os.environ.get("RISKBENCH_HUB_PORT", "8000"))
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(os.environ.get("RISKBENCH_HUB_API_PORT", "8081"))
+c.ConfigurableHTTPProxy.command = [
+    os.environ.get(
+        "RISKBENCH_HUB_PROXY",
+        str(ROOT / ".hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy"),
+    )
+]
+c.ConfigurableHTTPProxy.api_url = (
+    f"http://127.0.0.1:{int(os.environ.get('RISKBENCH_HUB_PROXY_API_PORT', '8001'))}"
+)
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
+
+# -- who may log in -------------------------------------------------------------------
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = _password()
+c.Authenticator.allowed_users = set(USERS)
+
+# -- their servers ----------------------------------------------------------------------
+c.JupyterHub.spawner_class = "simple"
+# A link to a stopped server (e.g. the dashboard's) starts it instead of stopping at a
+# "launch server" page.
+c.JupyterHub.implicit_spawn_seconds = 0.5
+c.Spawner.cmd = [str(VENV_BIN / "jupyterhub-singleuser")]
+c.Spawner.notebook_dir = str(ROOT)
+c.Spawner.default_url = "/lab"
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+_kernel_idle = int(os.environ.get("RISKBENCH_HUB_KERNEL_IDLE", "600"))
+c.Spawner.args = [
+    f"--MappingKernelManager.cull_idle_timeout={_kernel_idle}",
+    f"--MappingKernelManager.cull_interval={max(1, min(60, _kernel_idle // 2))}",
+    # Voila inside the server: riskbench's template (no CDN) and no Panel lab extension
+    "--VoilaConfiguration.template=riskbench",
+    '--VoilaConfiguration.extension_denylist=["@pyviz/jupyterlab_pyviz"]',
+    # No MathJax from cdnjs: Voila inside a server falls back to it when the server's
+    # settings give no URL; None is what standalone Voila (make dashboard) uses.
+    "--ServerApp.tornado_settings={'mathjax_url': None}",
+]
+if os.getuid() == 0:  # a server refuses to run as root unless told
+    c.Spawner.args.append("--allow-root")
+_jupyter = str(ROOT / "templates" / "jupyter")
+
+
+def _user(spawner: object, key: str) -> str:
+    return USERS[spawner.user.name][key]  # type: ignore[attr-defined]
+
+
+c.Spawner.environment = {
+    "RISKBENCH_ORG": lambda spawner: _user(spawner, "org"),
+    "RISKBENCH_USER": lambda spawner: spawner.user.name,
+    "RISKBENCH_ROLE": lambda spawner: _user(spawner, "role"),
+    "JUPYTER_PATH": _jupyter,
+    "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+}
+for _name in (
+    "RISKBENCH_HOME",
+    "RISKBENCH_DATABASE_URL",
+    "RISKBENCH_CLICKHOUSE_URL",
+    "RISKBENCH_LLM",
+):
+    if _name in os.environ:
+        c.Spawner.environment[_name] = os.environ[_name]
+
+# -- idle servers are stopped -------------------------------------------------------------
+c.JupyterHub.load_roles = [
+    {
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }
+]
+c.JupyterHub.services = [
+    {
+        "name": "idle-culler",
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={int(os.environ.get('RISKBENCH_HUB_SERVER_IDLE', '3600'))}",
+        ],
+    }
+]
