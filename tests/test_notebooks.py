@@ -83,6 +83,7 @@ def test_quickstart_runs_and_matches_a_direct_simulation(tmp_path: Path) -> None
         if "image/png" in out.get("data", {})
     ]
     assert len(images) == 2  # the exceedance curve and the tornado
+    assert len(_panel_views(nb)) == 1  # the interactive SimChart
 
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1
@@ -132,6 +133,7 @@ def test_analysis_notebook_runs_and_its_numbers_hold(
     p99 = rb.simulate(calibrated, trials=50_000, seed=2026).var(0.99)
     assert f"portfolio p99 after calibration: {p99:.2f}" in text
 
+    assert len(_panel_views(nb)) == 3  # matrix, graph and mitigation components
     matrix_counts = pd.read_csv(out / "matrix_counts.csv", index_col=0)
     assert int(matrix_counts.to_numpy().sum()) == len(portfolio)
     stress = pd.read_csv(out / "stress.csv", index_col=0)
@@ -161,6 +163,19 @@ def _counts_with_pandas(incidents_csv: Path) -> pd.DataFrame:
 
 EXPLORE = NOTEBOOKS / "explore.ipynb"
 DASHBOARD = NOTEBOOKS / "dashboard.ipynb"
+
+
+def _panel_views(nb: nbformat.NotebookNode) -> list[object]:
+    """The cell results that are rendered Panel/HoloViews views (the components; the
+    extension's own display of its JavaScript is not a cell result)."""
+    return [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "execute_result"
+        and "application/vnd.holoviews_exec.v0+json" in out.get("data", {})
+    ]
 
 
 def _errors(nb: nbformat.NotebookNode) -> list[object]:
@@ -210,15 +225,7 @@ def test_explore_notebook_runs_and_its_components_show_the_cores_numbers(
     )
     assert f"plan residual p99: {float(report.table.loc['plan', 'p99']):.2f}" in text
     # the components rendered as Panel/Bokeh views, not as text
-    bundles = [
-        out.get("data", {})
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.outputs
-        if out.output_type in ("display_data", "execute_result")
-    ]
-    views = [b for b in bundles if "application/vnd.holoviews_exec.v0+json" in b]
-    assert len(views) >= 5, [list(b) for b in bundles]
+    assert len(_panel_views(nb)) == 5
     # the narrative printed is the core's, offline
     story = rb.narrate(calibrated["ransomware-erp"], result, graph=graph, mitigations=mitigations)
     assert story.sections["numbers"].split(". ")[0] in text
