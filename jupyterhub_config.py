@@ -11,9 +11,10 @@
   organisation and a role.
 - Servers: each user's Jupyter server runs locally (``simple`` spawner, same system
   user), in this checkout, with ``RISKBENCH_ORG``, ``RISKBENCH_USER`` and
-  ``RISKBENCH_ROLE`` from the users file in its environment: the workspace's
-  row-level security then confines it to that organisation, and the workspace's roles
-  decide what the user may do there.
+  ``RISKBENCH_ROLE`` from the users file in its environment; before it starts, the
+  user is made a member of that organisation with that role (``riskbench db grant``,
+  audited as "jupyterhub"). The workspace's row-level security then confines the server
+  to the organisation, and the role decides what the user may do there.
 - The dashboard: ``/user/NAME/voila/render/notebooks/dashboard.ipynb`` (Voila inside the
   user's server, behind the hub's login; an anonymous request is sent to the login
   page). Quants use ``/user/NAME/lab``.
@@ -132,6 +133,22 @@ def _user(spawner: object, key: str) -> str:
     return USERS[spawner.user.name][key]  # type: ignore[attr-defined]
 
 
+def _grant(spawner: object) -> None:
+    """Before a server starts: its user is a member of their organisation with the
+    role the users file gives (as the database administrator; audited)."""
+    from riskbench.workspace.server import grant
+
+    name = spawner.user.name  # type: ignore[attr-defined]
+    grant(
+        _user(spawner, "org"),
+        name,
+        _user(spawner, "role"),
+        url=os.environ.get("RISKBENCH_DATABASE_URL") or None,
+        actor="jupyterhub",
+    )
+
+
+c.Spawner.pre_spawn_hook = _grant
 c.Spawner.environment = {
     "RISKBENCH_ORG": lambda spawner: _user(spawner, "org"),
     "RISKBENCH_USER": lambda spawner: spawner.user.name,

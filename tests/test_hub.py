@@ -51,8 +51,10 @@ def hub(pg_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         "users:\n  ada: {org: hub-a, role: analyst}\n  eve: {org: hub-b, role: viewer}\n"
     )
     result = rb.simulate(rb.load_portfolio(ROOT / "examples" / "register.yaml"), 10_000, 3)
-    with Workspace(org="hub-a", user="ada", home=pg_home) as ws:
+    # the organisation exists, created by someone else: ada is not a member yet
+    with Workspace(org="hub-a", user="setup", home=pg_home) as ws:
         ws.save_run(result, artefact_dir=pg_home / "artefacts")
+        assert "ada" not in set(ws.audit_log()["object"])
     port, api, proxy_api = _free_port(), _free_port(), _free_port()
     env = {
         **os.environ,
@@ -87,7 +89,7 @@ def hub(pg_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
                 if proc.poll() is not None or time.monotonic() > end:
                     raise RuntimeError((state / "hub.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
-        yield {"base": base, "result": result, "log": state / "hub.log"}
+        yield {"base": base, "result": result, "log": state / "hub.log", "home": pg_home}
     finally:
         proc.terminate()  # the hub stops the servers it spawned and its proxy
         try:
@@ -157,6 +159,14 @@ def test_login_spawn_and_the_dashboard(hub: dict[str, Any]) -> None:
         and not r.startswith(KNOWN_FOREIGN)
     ]
     assert foreign == [], foreign
+    # the hub made ada a member with the role of the users file before her server started
+    from riskbench.workspace import Workspace
+
+    with Workspace(org="hub-a", user="ada", home=hub["home"]) as ws:
+        assert ws.role() == "analyst"
+        log_entries = ws.audit_log()
+    granted = log_entries[(log_entries["actor"] == "jupyterhub") & (log_entries["object"] == "ada")]
+    assert list(granted["action"]) == ["member.set"]
     log = hub["log"].read_text(errors="replace")
     assert "User logged in: ada" in log
     assert "Culling kernels with idle durations > 600 seconds" in log  # kernel culling is on

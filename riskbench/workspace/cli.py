@@ -1,6 +1,7 @@
-"""Command-line hooks for the workspace: ``riskbench db upgrade`` and ``riskbench
-audit verify``. :func:`register` adds them to the main parser's subcommands; each
-handler returns the exit code (0 ok, 1 tampering found or store failure, 2 bad input).
+"""Command-line hooks for the workspace: ``riskbench db upgrade``, ``riskbench db
+grant`` and ``riskbench audit verify``. :func:`register` adds them to the main
+parser's subcommands; each handler returns the exit code (0 ok, 1 tampering found or
+store failure, 2 bad input).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from riskbench.errors import RiskbenchError, StoreError, ValidationError
 
-__all__ = ["cmd_audit_verify", "cmd_db_upgrade", "register"]
+__all__ = ["cmd_audit_verify", "cmd_db_grant", "cmd_db_upgrade", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -30,6 +31,23 @@ def register(subparsers: Any) -> None:
         "else the embedded store under RISKBENCH_HOME)",
     )
     up.set_defaults(handler=cmd_db_upgrade)
+    grant = db_sub.add_parser(
+        "grant",
+        help="make a user a member of an organisation with a role (as the administrator)",
+        description=(
+            "Make USER a member of ORG with ROLE (viewer, analyst or admin), creating the "
+            "organisation if it is new, as the database administrator: for deployments "
+            "that decide memberships themselves, such as JupyterHub's users file. The "
+            "change is appended to the organisation's audit log."
+        ),
+    )
+    grant.add_argument("--org", required=True)
+    grant.add_argument("--user", required=True)
+    grant.add_argument("--role", required=True, choices=("viewer", "analyst", "admin"))
+    grant.add_argument(
+        "--url", help="an administrator's PostgreSQL URL (default: as for db upgrade)"
+    )
+    grant.set_defaults(handler=cmd_db_grant)
 
     audit = subparsers.add_parser("audit", help="check the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -61,6 +79,22 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"workspace database at revision {revision}")
+    return 0
+
+
+def cmd_db_grant(args: argparse.Namespace) -> int:
+    """``riskbench db grant --org ORG --user USER --role ROLE [--url URL]``."""
+    from riskbench.workspace.server import grant
+
+    try:
+        grant(args.org, args.user, args.role, url=_admin_url(args.url))
+    except ValidationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RiskbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.user} is {args.role} in {args.org}")
     return 0
 
 

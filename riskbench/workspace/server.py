@@ -21,10 +21,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from riskbench.errors import MissingDependencyError, StoreError
+from riskbench.errors import Issue, MissingDependencyError, StoreError, ValidationError
 from riskbench.files import riskbench_home
 
-__all__ = ["APP_ROLE", "admin_url", "app_url", "make_engine", "upgrade"]
+__all__ = ["APP_ROLE", "admin_url", "app_url", "grant", "make_engine", "upgrade"]
 
 APP_ROLE = "riskbench_app"
 DATABASE = "riskbench"
@@ -163,3 +163,94 @@ def upgrade(url: str | None = None, *, home: str | os.PathLike[str] | None = Non
     finally:
         engine.dispose()
     return str(revision)
+
+
+def grant(
+    org: str,
+    user: str,
+    role: str,
+    *,
+    url: str | None = None,
+    home: str | os.PathLike[str] | None = None,
+    actor: str = "administrator",
+) -> None:
+    """Make ``user`` a member of ``org`` with ``role``, as the database administrator.
+
+    For a deployment that decides memberships itself (JupyterHub's users file): it
+    needs no admin of the organisation, creates the organisation if it is new (with no
+    other member), replaces an existing role, and appends the change to the
+    organisation's audit log with ``actor`` as its author.
+
+    Parameters
+    ----------
+    org, user
+        The organisation and the user (letters, digits or ``_.@-``).
+    role
+        ``viewer``, ``analyst`` or ``admin``.
+    url
+        An administrator's connection URL; None for the embedded store under ``home``.
+    actor
+        Who the audit log says made the change.
+    """
+    from riskbench.workspace import audit
+    from riskbench.workspace.models import ROLES
+    from riskbench.workspace.records import check_name
+
+    issues: list[Issue] = []
+    for value, field in ((org, "org"), (user, "user"), (actor, "actor")):
+        try:
+            check_name(value, field)
+        except ValidationError as err:
+            issues.extend(err.issues)
+    if role not in ROLES:
+        issues.append(Issue("role", f"must be one of {list(ROLES)}, got {role!r}"))
+    if issues:
+        raise ValidationError(issues)
+    sa = _sqlalchemy()
+    target = url if url is not None else admin_url(home)
+    upgrade(target)
+    engine = make_engine(target, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT set_config('app.org_id', :o, true)"), {"o": org})
+            created = conn.execute(
+                sa.text(
+                    "INSERT INTO organisations (org_id, name) VALUES (:o, :o) "
+                    "ON CONFLICT DO NOTHING RETURNING org_id"
+                ),
+                {"o": org},
+            ).first()
+            if created:
+                audit.append(
+                    conn,
+                    org_id=org,
+                    actor=actor,
+                    action="org.create",
+                    obj=org,
+                    detail={"by": actor},
+                )
+            before = conn.execute(
+                sa.text("SELECT role FROM members WHERE org_id = :o AND username = :u"),
+                {"o": org, "u": user},
+            ).scalar_one_or_none()
+            if before == role:
+                return
+            conn.execute(
+                sa.text(
+                    "INSERT INTO members (org_id, username, role) VALUES (:o, :u, :r) "
+                    "ON CONFLICT (org_id, username) DO UPDATE SET role = EXCLUDED.role"
+                ),
+                {"o": org, "u": user, "r": role},
+            )
+            audit.append(
+                conn,
+                org_id=org,
+                actor=actor,
+                action="member.set",
+                obj=user,
+                detail={"role": role, "was": before},
+            )
+    except sa.exc.OperationalError as err:
+        raise StoreError(f"could not connect to the workspace database: {err.orig}") from None
+    finally:
+        engine.dispose()
