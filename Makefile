@@ -148,13 +148,20 @@ app: $(UI_ENV) kernel ## the same dashboard as a Panel app (panel serve) on 127.
 	$(VENV)/bin/panel serve $(DASHBOARD) --address 127.0.0.1 --port $(APP_PORT) \
 	  --allow-websocket-origin 127.0.0.1:$(APP_PORT) --allow-websocket-origin localhost:$(APP_PORT)
 
-# JupyterHub's proxy, from npm, into .hub-proxy/ (not in git).
+# From npm (not in git): JupyterHub's proxy into .hub-proxy/, and MathJax 2 into
+# .hub-mathjax/, which each user's server serves as static/mathjax/ so that Voila there
+# loads it from the server instead of cdnjs.
 HUB_PROXY := .hub-proxy/node_modules/.bin/configurable-http-proxy
+HUB_MATHJAX := .hub-mathjax/node_modules/mathjax/MathJax.js
+NPM_INSTALL := npm install --no-audit --no-fund --silent
 $(HUB_PROXY):
 	command -v npm >/dev/null || { echo "npm is missing: install Node.js (make deb-packages)"; exit 1; }
-	npm install --prefix .hub-proxy --no-audit --no-fund --silent configurable-http-proxy@5
+	$(NPM_INSTALL) --prefix .hub-proxy configurable-http-proxy@5
+$(HUB_MATHJAX):
+	command -v npm >/dev/null || { echo "npm is missing: install Node.js (make deb-packages)"; exit 1; }
+	$(NPM_INSTALL) --prefix .hub-mathjax mathjax@2
 
-hub: $(HUB_ENV) kernel voila-static $(HUB_PROXY) ## JupyterHub on 127.0.0.1:8000 (users: examples/hub_users.yaml)
+hub: $(HUB_ENV) kernel voila-static $(HUB_PROXY) $(HUB_MATHJAX) ## JupyterHub on 127.0.0.1:8000 (users: examples/hub_users.yaml)
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
 bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
@@ -162,7 +169,7 @@ bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
 
 # --- check --------------------------------------------------------------------------
 
-test: $(DEV_ENV) deb-packages kernel voila-static $(HUB_PROXY) check-notebooks lint typecheck ## lint, type-check and run all tests
+test: $(DEV_ENV) deb-packages kernel voila-static $(HUB_PROXY) $(HUB_MATHJAX) check-notebooks lint typecheck ## lint, type-check and run all tests
 	$(PY) -m pytest
 
 lint: $(DEV_ENV) ## ruff lint and format check

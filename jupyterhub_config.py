@@ -114,15 +114,16 @@ c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 _kernel_idle = int(os.environ.get("RISKBENCH_HUB_KERNEL_IDLE", "600"))
+_MATHJAX_MODULES = ROOT / ".hub-mathjax" / "node_modules"  # holds only mathjax/
 c.Spawner.args = [
     f"--MappingKernelManager.cull_idle_timeout={_kernel_idle}",
     f"--MappingKernelManager.cull_interval={max(1, min(60, _kernel_idle // 2))}",
     # Voila inside the server: riskbench's template (no CDN) and no Panel lab extension
     "--VoilaConfiguration.template=riskbench",
     '--VoilaConfiguration.extension_denylist=["@pyviz/jupyterlab_pyviz"]',
-    # No MathJax from cdnjs: Voila inside a server falls back to it when the server's
-    # settings give no URL; None is what standalone Voila (make dashboard) uses.
-    "--ServerApp.tornado_settings={'mathjax_url': None}",
+    # MathJax 2 from npm (make installs it), served by the server at static/mathjax/:
+    # Voila's page would otherwise load it from cdnjs.
+    f"--ServerApp.extra_static_paths=['{_MATHJAX_MODULES}']",
 ]
 if os.getuid() == 0:  # a server refuses to run as root unless told
     c.Spawner.args.append("--allow-root")
@@ -133,12 +134,21 @@ def _user(spawner: object, key: str) -> str:
     return USERS[spawner.user.name][key]  # type: ignore[attr-defined]
 
 
-def _grant(spawner: object) -> None:
+_BASE_ARGS = list(c.Spawner.args)
+
+
+def _before_spawn(spawner: object) -> None:
     """Before a server starts: its user is a member of their organisation with the
-    role the users file gives (as the database administrator; audited)."""
+    role the users file gives (as the database administrator; audited), and its Voila
+    loads MathJax from the server (the URL holds the user's base URL)."""
     from riskbench.workspace.server import grant
 
     name = spawner.user.name  # type: ignore[attr-defined]
+    mathjax = f"{spawner.user.base_url}static/mathjax/MathJax.js"  # type: ignore[attr-defined]
+    spawner.args = [  # type: ignore[attr-defined]
+        *_BASE_ARGS,
+        f"--ServerApp.tornado_settings={{'mathjax_url': '{mathjax}'}}",
+    ]
     grant(
         _user(spawner, "org"),
         name,
@@ -148,7 +158,7 @@ def _grant(spawner: object) -> None:
     )
 
 
-c.Spawner.pre_spawn_hook = _grant
+c.Spawner.pre_spawn_hook = _before_spawn
 c.Spawner.environment = {
     "RISKBENCH_ORG": lambda spawner: _user(spawner, "org"),
     "RISKBENCH_USER": lambda spawner: spawner.user.name,

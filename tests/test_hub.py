@@ -28,10 +28,6 @@ PROXY = ROOT / ".hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy
 PASSWORD = "a-shared-test-password"
 DASHBOARD = "voila/render/notebooks/dashboard.ipynb"
 ARTEFACTS = ROOT / "out" / "test-artefacts"
-# Voila inside a Jupyter server asks its page for MathJax from cdnjs whatever the
-# server's settings say (voila 0.5.13); the dashboard has no formula, and offline the
-# request simply fails. Standalone Voila (make dashboard) makes no such request.
-KNOWN_FOREIGN = ("https://cdnjs.cloudflare.com/ajax/libs/mathjax/",)
 
 
 def _free_port() -> int:
@@ -156,9 +152,10 @@ def test_login_spawn_and_the_dashboard(hub: dict[str, Any]) -> None:
         r
         for r in requests
         if not r.startswith((f"http://{host}", f"ws://{host}", "data:", "blob:", "about:"))
-        and not r.startswith(KNOWN_FOREIGN)
     ]
     assert foreign == [], foreign
+    # MathJax comes from her server (npm's MathJax 2 in .hub-mathjax/), not from cdnjs
+    assert any(r.startswith(f"{base}/user/ada/static/mathjax/MathJax.js") for r in requests)
     # the hub made ada a member with the role of the users file before her server started
     from riskbench.workspace import Workspace
 

@@ -174,12 +174,12 @@ class Dashboard(pn.viewable.Viewer):
         ids = list(portfolio.ids)
         biggest = max(ids, key=lambda i: float(result.summary().loc[i, "mean"]))
         self.what_if.scenario = biggest
-        self._scenario = pn.widgets.Select(name="Scenario", options=ids, value=biggest)
+        self._scenario = pn.widgets.Select(label="Scenario", options=ids, value=biggest)
         self._frequency = pn.widgets.FloatSlider(
-            name="Events a year x", start=0.25, end=4.0, step=0.25, value=1.0
+            label="Events a year x", start=0.25, end=4.0, step=0.25, value=1.0
         )
         self._severity = pn.widgets.FloatSlider(
-            name="Loss per event x", start=0.25, end=4.0, step=0.25, value=1.0
+            label="Loss per event x", start=0.25, end=4.0, step=0.25, value=1.0
         )
         for w in (self._frequency, self._severity):
             w.param.watch(self._on_slider, "value_throttled")
@@ -190,7 +190,7 @@ class Dashboard(pn.viewable.Viewer):
         self.matrix = ImpactMatrixView.from_result(result)
         self.table = MitigationTable(portfolio, usable, trials=20_000, seed=self.seed)
         self._plan = pn.widgets.CheckBoxGroup(
-            name="Mitigations in force", options={m.name: m.id for m in usable}, value=[]
+            label="Mitigations in force", options={m.name: m.id for m in usable}, value=[]
         )
         self._plan.param.watch(self._on_plan, "value")
         self._narratives = pn.Column(*self._narrative_cards(result, 3))
