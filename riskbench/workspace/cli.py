@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from riskbench.errors import RiskbenchError, StoreError, ValidationError
@@ -66,36 +67,36 @@ def _admin_url(url: str | None) -> str:
     return url if url is not None else admin_url()
 
 
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    """``riskbench db upgrade [--url URL]``."""
-    from riskbench.workspace.server import upgrade
-
+def _report(action: Callable[[], str]) -> int:
+    """Run ``action``; print what it returns (exit 0) or the error (2 bad input, 1 other)."""
     try:
-        revision = upgrade(_admin_url(args.url))
+        message = action()
     except ValidationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RiskbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"workspace database at revision {revision}")
+    print(message)
     return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """``riskbench db upgrade [--url URL]``."""
+    from riskbench.workspace.server import upgrade
+
+    return _report(lambda: f"workspace database at revision {upgrade(_admin_url(args.url))}")
 
 
 def cmd_db_grant(args: argparse.Namespace) -> int:
     """``riskbench db grant --org ORG --user USER --role ROLE [--url URL]``."""
     from riskbench.workspace.server import grant
 
-    try:
+    def run() -> str:
         grant(args.org, args.user, args.role, url=_admin_url(args.url))
-    except ValidationError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except RiskbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"{args.user} is {args.role} in {args.org}")
-    return 0
+        return f"{args.user} is {args.role} in {args.org}"
+
+    return _report(run)
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
