@@ -139,7 +139,7 @@ VOILA_PANEL_DIST := templates/jupyter/voila/templates/riskbench/static/panel
 voila-static: ## copy Panel's stylesheets into the Voila template (needs the environment)
 	dist="$$($(PY) -c 'import panel, pathlib; print(pathlib.Path(panel.__file__).parent / "dist")')"; \
 	rm -rf $(VOILA_PANEL_DIST) && mkdir -p $(VOILA_PANEL_DIST)/bundled && \
-	cp -r "$$dist/css" $(VOILA_PANEL_DIST)/ && cp -r "$$dist/bundled/theme" $(VOILA_PANEL_DIST)/bundled/
+	cp -r "$$dist/css" "$$dist/assets" $(VOILA_PANEL_DIST)/ && cp -r "$$dist/bundled/theme" $(VOILA_PANEL_DIST)/bundled/
 
 dashboard: $(UI_ENV) kernel voila-static ## the executive dashboard in Voila on 127.0.0.1:$(DASHBOARD_PORT)
 	$(VOILA) $(DASHBOARD) --no-browser --Voila.ip=127.0.0.1 --port=$(DASHBOARD_PORT)

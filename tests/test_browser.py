@@ -266,3 +266,123 @@ def test_voila_dashboard(voila: tuple[str, Any], browser: Any, stored: rb.Simula
 
 def test_panel_app(panel_app: str, browser: Any, stored: rb.SimulationResult) -> None:
     _drive_dashboard(browser, panel_app, stored, "panel-app")
+
+
+COMPONENTS_NB = """\
+import os
+from pathlib import Path
+
+import riskbench as rb
+from riskbench.widgets import (
+    CausalGraph, ImpactMatrixView, MitigationTable, ReportWizard, ScenarioWizard, SimChart,
+)
+
+root = Path(os.environ["RISKBENCH_REPO"])
+portfolio = rb.load_portfolio(root / "examples" / "register.yaml")
+result = rb.simulate(portfolio, trials=5_000, seed=1)
+graph = rb.DependencyGraph.from_yaml(root / "examples" / "dependencies.yaml")
+mitigations = rb.load_mitigations(root / "examples" / "mitigations.yaml")
+"""
+COMPONENT_CELLS = [
+    "ScenarioWizard(portfolio=portfolio).servable()",
+    "SimChart(result).servable()",
+    "ImpactMatrixView.from_result(result).servable()",
+    "CausalGraph(graph).servable()",
+    "MitigationTable(portfolio, mitigations, trials=2_000, seed=1).servable()",
+    "ReportWizard(result, portfolio=portfolio).servable()",
+]
+
+
+@pytest.fixture(scope="module")
+def components_notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    folder = tmp_path_factory.mktemp("components")
+    nb = new_notebook(
+        cells=[new_code_cell(COMPONENTS_NB)] + [new_code_cell(c) for c in COMPONENT_CELLS]
+    )
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
+    nbformat.write(nb, folder / "components.ipynb")
+    return folder
+
+
+@pytest.mark.parametrize("server", ["voila", "panel"])
+def test_every_component_works_in_voila_and_panel_serve(
+    server: str, components_notebook: Path, pg_home: Path, browser: Any
+) -> None:
+    """Each component in a served page: drawn, nothing asked of another host, no
+    console error; choosing a node of the graph shows the core's lost revenue."""
+    port = _free_port()
+    if server == "voila":
+        cmd = [
+            str(VENV_BIN / "voila"),
+            "components.ipynb",
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            f"--port={port}",
+        ]
+        url = f"http://127.0.0.1:{port}/"
+    else:
+        cmd = [
+            str(VENV_BIN / "panel"),
+            "serve",
+            "components.ipynb",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--allow-websocket-origin",
+            f"127.0.0.1:{port}",
+        ]
+        url = f"http://127.0.0.1:{port}/components"
+    env = {**_server_env(pg_home), "RISKBENCH_REPO": str(ROOT)}
+    proc = subprocess.Popen(
+        cmd, cwd=components_notebook, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    page = None
+    requests: list[str] = []
+    problems: list[str] = []
+    try:
+        _wait_for_port(port, proc)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on(
+            "response",
+            lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
+        page.goto(url, timeout=120_000)
+        page.wait_for_selector("text=Node out of action", timeout=180_000)
+        page.wait_for_timeout(2000)
+        # chart, histogram, matrix, graph, frontier: each a Bokeh canvas
+        assert page.locator("canvas").count() >= 5
+        graph = rb.DependencyGraph.from_yaml(ROOT / "examples" / "dependencies.yaml")
+        from riskbench.ai.facts import outage_days
+
+        days = outage_days(graph, "valve-forgings")
+        lost = graph.outage("valve-forgings", days).total_lost_revenue
+        page.locator("select:has(option[value='valve-forgings'])").select_option("valve-forgings")
+        page.wait_for_selector(f"text={lost:,.0f} EUR", timeout=60_000)
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTEFACTS / f"components-{server}.png"), full_page=True)
+        seen = list(problems)  # what the page logged while in use, not while being closed
+    finally:
+        if page is not None:
+            page.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+    foreign = [
+        r
+        for r in requests
+        if not r.startswith(
+            (f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", "data:", "blob:", "about:")
+        )
+    ]
+    assert foreign == [], foreign
+    assert seen == [], seen

@@ -15,7 +15,6 @@ __all__ = [
     "KIND_COLOURS",
     "extension",
     "in_voila",
-    "show",
     "voila_dist_url",
 ]
 
@@ -47,27 +46,23 @@ def voila_dist_url() -> str:
     return f"{os.environ.get('VOILA_BASE_URL', '/')}voila/static/panel/"
 
 
-def show(obj: Any, *, title: str = "riskbench") -> Any:
-    """``obj`` ready to display, the same in JupyterLab, Voila and ``panel serve``.
+def _voila_ipywidget(original: Any) -> Any:
+    """Panel's ``ipywidget`` (how it displays any object in a Voila page), with the
+    Bokeh document's ``dist_url`` set to :func:`voila_dist_url`, for the first render
+    and for every later update (which Panel makes in the widget's own document)."""
 
-    In Voila the Panel object becomes a ``jupyter_bokeh`` ipywidget whose Bokeh
-    document links Panel's stylesheets from the Voila server (:func:`voila_dist_url`)
-    rather than from cdn.holoviz.org, for the first render and every update. Elsewhere
-    it is the Panel object, marked servable for ``panel serve``.
-    """
-    import panel as pn
+    def ipywidget(obj: Any, doc: Any = None, **kwargs: Any) -> Any:
+        from bokeh.document import Document
 
-    extension()
-    if not in_voila():
-        return pn.panel(obj).servable(title=title)
-    from bokeh.document import Document
-    from jupyter_bokeh.widgets import BokehModel
+        url = voila_dist_url()
+        doc = doc if doc is not None else Document()
+        doc._template_variables["dist_url"] = url
+        widget = original(obj, doc=doc, **kwargs)
+        if widget._document is not None:
+            widget._document._template_variables["dist_url"] = url
+        return widget
 
-    doc = Document()
-    doc._template_variables["dist_url"] = voila_dist_url()
-    model = pn.panel(obj).get_root(doc=doc)
-    doc.add_root(model)
-    return BokehModel(model, combine_events=True)
+    return ipywidget
 
 
 def extension(**kwargs: Any) -> None:
@@ -85,7 +80,14 @@ def extension(**kwargs: Any) -> None:
     import panel as pn
 
     if in_voila():
+        # Components reach the kernel through ipywidgets there, and load Panel's
+        # stylesheets from the Voila server rather than cdn.holoviz.org.
+        import panel.io.notebook
+        import panel.viewable
+
         kwargs.setdefault("comms", "ipywidgets")
+        panel.viewable.ipywidget = _voila_ipywidget(panel.viewable.ipywidget)
+        panel.io.notebook.ipywidget = _voila_ipywidget(panel.io.notebook.ipywidget)
     pn.extension(inline=True, **kwargs)
     hv.extension("bokeh", inline=True)
     _loaded = True
