@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -54,3 +56,16 @@ def external_resources(text: str) -> list[str]:
     parser = Refs()
     parser.feed(text)
     return [r for r in parser.refs if r.startswith(("http:", "https:", "//"))]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def off_server(requests: Iterable[str], host: str) -> list[str]:
+    """The requests a browser page made to anything but ``host`` (``127.0.0.1:PORT``)."""
+    local = (f"http://{host}", f"ws://{host}", "data:", "blob:", "about:")
+    return [r for r in requests if not r.startswith(local)]

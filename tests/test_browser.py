@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import riskbench as rb
-from helpers import ROOT
+from helpers import ROOT, free_port, off_server
 from riskbench.mitigation import apply_mitigations
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.slow]
@@ -34,12 +34,6 @@ ORG = "browser-a"
 TRIALS, SEED = 20_000, 5
 WHAT_IF_TRIALS = 50_000
 TICKED = "immutable-backups"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
@@ -87,7 +81,7 @@ def voila(pg_home: Path, stored: rb.SimulationResult) -> Iterator[tuple[str, Any
     idle cull so that the test sees it happen."""
     import psutil
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(VENV_BIN / "voila"),
@@ -114,7 +108,7 @@ def voila(pg_home: Path, stored: rb.SimulationResult) -> Iterator[tuple[str, Any
 @pytest.fixture
 def panel_app(pg_home: Path, stored: rb.SimulationResult) -> Iterator[str]:
     """`panel serve` of the same notebook, as `make app` runs it."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(VENV_BIN / "panel"),
@@ -202,6 +196,7 @@ def _drive_dashboard(
     page.on("pageerror", lambda e: problems.append(str(e)))
     try:
         page.goto(url, timeout=120_000)
+        page.wait_for_load_state("networkidle", timeout=180_000)
         page.wait_for_selector("#rb-p99", timeout=180_000)
         # the stored run's p99, loaded, not re-simulated
         assert page.inner_text("#rb-p99") == f"EUR {stored.var(0.99):,.0f}"
@@ -225,16 +220,13 @@ def _drive_dashboard(
         page.screenshot(path=str(ARTEFACTS / f"{name}-what-if.png"), full_page=True)
         if while_open is not None:
             while_open()
+        seen = list(problems)  # what the page logged while in use, not while being closed
     finally:
         page.close()
     host = url.split("/")[2]
-    foreign = [
-        r
-        for r in requests
-        if not r.startswith((f"http://{host}", f"ws://{host}", "data:", "blob:", "about:"))
-    ]
+    foreign = off_server(requests, host)
     assert foreign == [], foreign
-    assert problems == [], problems
+    assert seen == [], seen
 
 
 def test_voila_dashboard(voila: tuple[str, Any], browser: Any, stored: rb.SimulationResult) -> None:
@@ -317,7 +309,7 @@ def test_every_component_works_in_voila_and_panel_serve(
 ) -> None:
     """Each component in a served page: drawn, nothing asked of another host, no
     console error; choosing a node of the graph shows the core's lost revenue."""
-    port = _free_port()
+    port = free_port()
     if server == "voila":
         cmd = [
             str(VENV_BIN / "voila"),
@@ -358,6 +350,7 @@ def test_every_component_works_in_voila_and_panel_serve(
             lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
         )
         page.goto(url, timeout=120_000)
+        page.wait_for_load_state("networkidle", timeout=180_000)
         page.wait_for_selector("text=Node out of action", timeout=180_000)
         page.wait_for_timeout(2000)
         # chart, histogram, matrix, graph, frontier: each a Bokeh canvas
@@ -377,12 +370,6 @@ def test_every_component_works_in_voila_and_panel_serve(
             page.close()
         proc.terminate()
         proc.wait(timeout=30)
-    foreign = [
-        r
-        for r in requests
-        if not r.startswith(
-            (f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", "data:", "blob:", "about:")
-        )
-    ]
+    foreign = off_server(requests, f"127.0.0.1:{port}")
     assert foreign == [], foreign
     assert seen == [], seen

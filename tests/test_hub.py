@@ -7,7 +7,6 @@ installs it into .hub-proxy/)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 import riskbench as rb
-from helpers import ROOT
+from helpers import ROOT, free_port, off_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.slow]
 
@@ -28,12 +27,6 @@ PROXY = ROOT / ".hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy
 PASSWORD = "a-shared-test-password"
 DASHBOARD = "voila/render/notebooks/dashboard.ipynb"
 ARTEFACTS = ROOT / "out" / "test-artefacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +44,7 @@ def hub(pg_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     with Workspace(org="hub-a", user="setup", home=pg_home) as ws:
         ws.save_run(result, artefact_dir=pg_home / "artefacts")
         assert "ada" not in set(ws.audit_log()["object"])
-    port, api, proxy_api = _free_port(), _free_port(), _free_port()
+    port, api, proxy_api = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "RISKBENCH_HOME": str(pg_home),
@@ -148,11 +141,7 @@ def test_login_spawn_and_the_dashboard(hub: dict[str, Any]) -> None:
         page.screenshot(path=str(ARTEFACTS / "hub-dashboard.png"), full_page=True)
         browser.close()
     host = base.split("/")[2]
-    foreign = [
-        r
-        for r in requests
-        if not r.startswith((f"http://{host}", f"ws://{host}", "data:", "blob:", "about:"))
-    ]
+    foreign = off_server(requests, host)
     assert foreign == [], foreign
     # MathJax comes from her server (npm's MathJax 2 in .hub-mathjax/), not from cdnjs
     assert any(r.startswith(f"{base}/user/ada/static/mathjax/MathJax.js") for r in requests)

@@ -37,6 +37,19 @@ _PLAIN_OUTLINE = "#ffffff"
 _KIND_ORDER = {k: i for i, k in enumerate(KIND_COLOURS)}
 
 
+# The columns drawn for each node besides its position (hover, colour, outline).
+_NODE_VALUES = (
+    "id",
+    "kind",
+    "region",
+    "revenue_per_day",
+    "colour",
+    "spof",
+    "outline",
+    "outline_width",
+)
+
+
 def layered_layout(graph: DependencyGraph) -> dict[str, tuple[float, float]]:
     """Positions ``{node id: (x, y)}``: x is the node's topological generation
     (nodes without inputs at 0), products and revenue streams all in the last column;
@@ -219,20 +232,7 @@ class CausalGraph(pn.viewable.Viewer):
         t["outline"] = [SPOF_OUTLINE if s else _PLAIN_OUTLINE for s in t["spof"]]
         t["outline_width"] = [4.0 if s else 1.0 for s in t["spof"]]
         nodes = hv.Nodes(
-            t[
-                [
-                    "x",
-                    "y",
-                    "id",
-                    "kind",
-                    "region",
-                    "revenue_per_day",
-                    "colour",
-                    "spof",
-                    "outline",
-                    "outline_width",
-                ]
-            ],
+            t[["x", "y", *_NODE_VALUES]],
             kdims=["x", "y", "id"],
             vdims=[
                 "kind",
@@ -280,16 +280,7 @@ class CausalGraph(pn.viewable.Viewer):
         self.points = hv.Points(
             t,
             kdims=["x", "y"],
-            vdims=[
-                "id",
-                "kind",
-                "region",
-                "revenue_per_day",
-                "colour",
-                "spof",
-                "outline",
-                "outline_width",
-            ],
+            vdims=list(_NODE_VALUES),
         ).opts(
             color="colour",
             line_color="outline",
