@@ -72,7 +72,8 @@ deb-packages: ## install the Debian packages in DEB_PACKAGES that are missing
 ifneq ($(strip $(DEB_PACKAGES)),)
 	missing=""; \
 	for pkg in $(DEB_PACKAGES); do \
-	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ ! -f $(VENV)/.stamp-apt-update ]; then \
