@@ -16,11 +16,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
 # Debian packages the tests need, space-separated: Chromium for the browser tests
-# (Playwright drives /usr/bin/chromium; never `playwright install`) and Node.js, whose
-# npm installs JupyterHub's configurable-http-proxy. Installed with
+# (Playwright drives /usr/bin/chromium; never `playwright install`), Node.js, whose
+# npm installs JupyterHub's configurable-http-proxy, poppler-utils (pdftotext, pdftoppm
+# check the board pack), and the fonts and Pango libraries WeasyPrint draws PDFs with. Installed with
 # apt-get only when one is missing; `apt-get update` runs at most once per virtual
 # environment.
-DEB_PACKAGES ?= chromium nodejs
+DEB_PACKAGES ?= chromium nodejs poppler-utils fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0
 
 DEMO_CARD := examples/register.yaml
 DEMO_OUT := out/demo
@@ -30,12 +31,12 @@ DEMO_DATA := out/demo-data
 DEMO_ORG := northwind
 
 # Environments are named by their extras joined with '-':
-# .stamp-hub-ingest-embeddings-calibration-agents-dev installs
-# '.[hub,ingest,embeddings,calibration,agents,dev]'. A stamp is redone when
+# .stamp-hub-ingest-embeddings-calibration-agents-reports-dev installs
+# '.[hub,ingest,embeddings,calibration,agents,reports,dev]'. A stamp is redone when
 # pyproject.toml changes.
 comma := ,
-DEV_ENV := $(VENV)/.stamp-hub-ingest-embeddings-calibration-agents-dev
-DEMO_ENV := $(VENV)/.stamp-notebooks-ingest
+DEV_ENV := $(VENV)/.stamp-hub-ingest-embeddings-calibration-agents-reports-dev
+DEMO_ENV := $(VENV)/.stamp-ingest-reports
 UI_ENV := $(VENV)/.stamp-ui-ingest
 HUB_ENV := $(VENV)/.stamp-hub-ingest
 BENCH_ENV := $(DEV_ENV)
@@ -137,10 +138,14 @@ VOILA := JUPYTER_PATH=$(CURDIR)/templates/jupyter JUPYTER_CONFIG_PATH=$(CURDIR)/
 # Panel's stylesheets, served by Voila from its template's static folder so that a
 # page loads none from cdn.holoviz.org (copied for the environment's Panel; not in git).
 VOILA_PANEL_DIST := templates/jupyter/voila/templates/riskbench/static/panel
-voila-static: ## copy Panel's stylesheets into the Voila template (needs the environment)
+# It also writes templates/jupyter/labextensions/: ipywidgets' manager extension with its
+# get_model wait fixed (widgets/voila_assets.py says why), which Voila and the hub's
+# servers load instead of the environment's (JUPYTER_PATH looks there first).
+voila-static: ## copy Panel's stylesheets and the fixed ipywidgets manager for Voila (needs the environment)
 	dist="$$($(PY) -c 'import panel, pathlib; print(pathlib.Path(panel.__file__).parent / "dist")')"; \
 	rm -rf $(VOILA_PANEL_DIST) && mkdir -p $(VOILA_PANEL_DIST)/bundled && \
 	cp -r "$$dist/css" "$$dist/assets" $(VOILA_PANEL_DIST)/ && cp -r "$$dist/bundled/theme" $(VOILA_PANEL_DIST)/bundled/
+	$(PY) -m riskbench.widgets.voila_assets templates/jupyter/labextensions
 
 dashboard: $(UI_ENV) kernel voila-static ## the executive dashboard in Voila on 127.0.0.1:$(DASHBOARD_PORT)
 	$(VOILA) $(DASHBOARD) --no-browser --Voila.ip=127.0.0.1 --port=$(DASHBOARD_PORT)

@@ -213,8 +213,10 @@ def _register_extras(sub: Any) -> None:
     else:
         _EXTRA_COMMANDS.update(register_ingest(sub))
     from riskbench.ai.cli import register as register_ai
+    from riskbench.runs.cli import register as register_runs
 
     _EXTRA_COMMANDS.update(register_ai(sub))
+    _EXTRA_COMMANDS.update(register_runs(sub))
 
 
 def _unavailable(sub: Any, names: Sequence[str], extra: str, error: ImportError) -> None:

@@ -134,10 +134,14 @@ class CalibrationError(RiskbenchError):
 
 
 class RunError(RiskbenchError):
-    """A parameterised run failed; ``cell_index`` says where, as papermill does."""
+    """A parameterised run failed; ``cell_index`` says where, as papermill does, and
+    ``issues`` lists bad parameters (field, value, what is allowed)."""
 
-    def __init__(self, message: str, *, cell_index: int | None = None):
+    def __init__(
+        self, message: str, *, cell_index: int | None = None, issues: Iterable[Issue] = ()
+    ):
         self.cell_index = cell_index
+        self.issues: tuple[Issue, ...] = tuple(issues)
         super().__init__(message if cell_index is None else f"cell {cell_index}: {message}")
 
 

@@ -112,7 +112,9 @@ def test_login_spawn_and_the_dashboard(hub: dict[str, Any]) -> None:
     base = hub["base"]
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("request", lambda r: requests.append(r.url))
         page.goto(f"{base}/user/ada/{DASHBOARD}")

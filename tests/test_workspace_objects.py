@@ -229,7 +229,9 @@ def test_exports_record_hash_and_dedupe(
     assert (log["action"] == "export.record").sum() == 2
     with pytest.raises(ValidationError, match=r"path: must be an existing file, got '.*missing'"):
         analyst.record_export(run_a, "csv", tmp_path / "missing")
-    with pytest.raises(StoreError, match="organisation 'obj-a' has no run 'no-such-run'"):
+    with pytest.raises(
+        StoreError, match="organisation 'obj-a' has no run or notebook run 'no-such-run'"
+    ):
         analyst.record_export("no-such-run", "csv", report)
     with pytest.raises(PermissionDenied, match="needs role 'analyst'"):
         viewer.record_export(run_a, "csv", report)
@@ -255,7 +257,7 @@ def test_other_org_sees_nothing_through_the_api(
     # org A's scenario and run do not exist for org B
     with pytest.raises(StoreError, match="'obj-b' has no scenario 'ransomware'"):
         ws_b.save_mitigation("m", "ransomware", "M", 1.0, {"frequency": 0.1})
-    with pytest.raises(StoreError, match=f"'obj-b' has no run '{run_a}'"):
+    with pytest.raises(StoreError, match=f"'obj-b' has no run or notebook run '{run_a}'"):
         ws_b.record_export(run_a, "txt", file)
     # the same ids in org B are org B's own
     ws_b.save_asset("secret-asset", "B's own", "site")

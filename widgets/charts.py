@@ -40,7 +40,7 @@ import panel as pn
 import param
 
 from riskbench.errors import Issue, ValidationError
-from riskbench.mitigation import _tolerance_curve
+from riskbench.mitigation import _tolerance_curve, tolerance_breaches
 from riskbench.plotting import format_money
 from riskbench.results import ExactResult, SimulationResult
 from riskbench.sensitivity import Tornado
@@ -115,35 +115,6 @@ def _check_residual(result: Any, residual: Any) -> Any:
             ]
         )
     return residual
-
-
-def tolerance_breaches(
-    curve: pd.DataFrame, losses: np.ndarray, probabilities: np.ndarray
-) -> pd.DataFrame:
-    """The rows of an exceedance ``curve`` whose probability exceeds the tolerance.
-
-    The tolerance between its points is the straight line on the chart's log-log axes
-    (linear interpolation of log probability in log loss); it is judged only over the
-    span of its points with a positive loss (a log axis cannot show loss 0).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The breaching rows of ``curve`` (columns ``loss``, ``probability``) with the
-        tolerated probability at that loss in ``tolerated``.
-    """
-    keep = losses > 0
-    tl, tp = losses[keep], probabilities[keep]
-    loss = curve["loss"].to_numpy(dtype=float)
-    prob = curve["probability"].to_numpy(dtype=float)
-    empty = curve.iloc[0:0].assign(tolerated=np.empty(0))
-    if tl.size == 0:
-        return empty
-    inside = (loss >= tl[0]) & (loss <= tl[-1])
-    tolerated = np.full(loss.size, np.nan)
-    tolerated[inside] = np.exp(np.interp(np.log(loss[inside]), np.log(tl), np.log(tp)))
-    hit = inside & (prob > np.where(inside, tolerated, np.inf))
-    return curve[hit].assign(tolerated=tolerated[hit])
 
 
 class SimChart(pn.viewable.Viewer):

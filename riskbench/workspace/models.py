@@ -15,6 +15,7 @@ from typing import Any
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -36,11 +37,13 @@ __all__ = [
     "Export",
     "Member",
     "Mitigation",
+    "NotebookRun",
     "Organisation",
     "Run",
     "RunScenario",
     "ScenarioRow",
     "ScenarioVersion",
+    "Schedule",
     "Setting",
 ]
 
@@ -201,6 +204,44 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(Text, nullable=False)
 
 
+class NotebookRun(Base):
+    """One papermill execution of a notebook, with its provenance (migration 0002)."""
+
+    __tablename__ = "notebook_runs"
+    org_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    run_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    notebook: Mapped[str] = mapped_column(Text, nullable=False)
+    parameters: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    input_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    error: Mapped[Any] = mapped_column(JSONB)
+    folder: Mapped[str] = mapped_column(Text, nullable=False)
+    outputs_sha256: Mapped[str | None] = mapped_column(Text)
+    manifest: Mapped[Any] = mapped_column(JSONB)
+    schedule: Mapped[str | None] = mapped_column(Text)
+    slot: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class Schedule(Base):
+    """A notebook run on a cron schedule (migration 0002)."""
+
+    __tablename__ = "schedules"
+    org_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    cron: Mapped[str] = mapped_column(Text, nullable=False)
+    notebook: Mapped[str] = mapped_column(Text, nullable=False)
+    parameters: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    next_run_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_run_id: Mapped[str | None] = mapped_column(Text)
+    last_status: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+    created_by: Mapped[str] = mapped_column(Text, nullable=False)
+
+
 #: Every table that holds an organisation's rows (all get row-level security).
 TENANT_TABLES = (
     "organisations",
@@ -214,4 +255,6 @@ TENANT_TABLES = (
     "mitigations",
     "exports",
     "audit_log",
+    "notebook_runs",
+    "schedules",
 )

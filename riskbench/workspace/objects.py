@@ -23,7 +23,15 @@ import pandas as pd
 
 from riskbench.errors import Issue, StoreError, ValidationError
 from riskbench.files import sha256_file
-from riskbench.workspace.models import Asset, Export, Mitigation, Run, ScenarioRow, Setting
+from riskbench.workspace.models import (
+    Asset,
+    Export,
+    Mitigation,
+    NotebookRun,
+    Run,
+    ScenarioRow,
+    Setting,
+)
 from riskbench.workspace.records import canonical_json, check_name, json_sha256
 from riskbench.workspace.session import WorkspaceBase
 
@@ -339,8 +347,8 @@ class RegisterAPI(WorkspaceBase):
 
     # -- exports ----------------------------------------------------------------------
     def record_export(self, run_id: str, kind: str, path: str | os.PathLike[str]) -> str:
-        """Record that the file at ``path`` was exported from run ``run_id``; its
-        export id.
+        """Record that the file at ``path`` was exported from run ``run_id`` (a stored
+        simulation run or a notebook run); its export id.
 
         The file's SHA-256 and size are stored with its absolute path. The id is the
         SHA-256 of the run id, kind, path and file hash, so recording the same file
@@ -362,11 +370,18 @@ class RegisterAPI(WorkspaceBase):
         export_id = json_sha256(entry)
         with self._tx() as s:
             self._require(s, "analyst", f"record an export of run {run_id!r}")
-            run = s.execute(
-                select(Run.run_id).where(Run.org_id == self.org, Run.run_id == run_id)
-            ).first()
+            run = (
+                s.execute(
+                    select(Run.run_id).where(Run.org_id == self.org, Run.run_id == run_id)
+                ).first()
+                or s.execute(
+                    select(NotebookRun.run_id).where(
+                        NotebookRun.org_id == self.org, NotebookRun.run_id == run_id
+                    )
+                ).first()
+            )
             if run is None:
-                raise StoreError(f"organisation {self.org!r} has no run {run_id!r}")
+                raise StoreError(f"organisation {self.org!r} has no run or notebook run {run_id!r}")
             inserted = s.execute(
                 insert(Export)
                 .values(
