@@ -94,7 +94,7 @@ kernel: $(DEMO_ENV)
 # The demo uses the embedded stores under RISKBENCH_HOME (default ~/.riskbench):
 # synthetic logs for the example company go into the log store (chdb), the run into
 # the workspace (PostgreSQL). Running it twice stores nothing twice.
-demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, store the run, narratives, suggestions, analyses
+demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, narratives, suggestions, analyses, scenario run -> board pack PDF and exports
 	$(VENV)/bin/riskbench sample-data $(DEMO_DATA) --seed $(DEMO_SEED)
 	$(VENV)/bin/riskbench ingest incidents $(DEMO_DATA)/incidents.csv --org $(DEMO_ORG)
 	$(VENV)/bin/riskbench ingest ledger $(DEMO_DATA)/ledger_erp.csv \
@@ -114,9 +114,15 @@ demo: $(DEMO_ENV) kernel ## sample data -> stores, simulate, store the run, narr
 	$(VENV)/bin/papermill notebooks/analysis.ipynb $(DEMO_OUT)/analysis.ipynb --cwd notebooks \
 	  -k python3 --no-progress-bar -p org $(DEMO_ORG) -p seed $(DEMO_SEED) \
 	  -p data_dir $(CURDIR)/$(DEMO_DATA) -p out_dir $(CURDIR)/$(DEMO_OUT)/analysis
+	$(VENV)/bin/riskbench run-notebook notebooks/scenario_run.ipynb --org $(DEMO_ORG) \
+	  -p seed $(DEMO_SEED) -p incidents store
+	$(VENV)/bin/riskbench report latest --org $(DEMO_ORG) --out $(DEMO_OUT)/board-pack.pdf
+	$(VENV)/bin/riskbench export latest --org $(DEMO_ORG) --out $(DEMO_OUT)/exports
 	@echo "Demo outputs in $(DEMO_OUT) (narratives.md, suggested.yaml; analyses: \
 	$(DEMO_OUT)/analysis and $(DEMO_OUT)/analysis.ipynb); sample data in $(DEMO_DATA); \
 	stores under $${RISKBENCH_HOME:-$$HOME/.riskbench}"
+	@echo "Board pack: $(CURDIR)/$(DEMO_OUT)/board-pack.pdf"
+	@echo "Exports (CSV, JSON, XLSX): $(CURDIR)/$(DEMO_OUT)/exports"
 
 # --- serve (all on 127.0.0.1; RISKBENCH_ORG picks the organisation, default the demo's) ---
 LAB_PORT ?= 8888

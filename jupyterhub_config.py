@@ -21,6 +21,11 @@
 - Idle culling: kernels idle for ``RISKBENCH_HUB_KERNEL_IDLE`` seconds (default 600)
   are shut down by each server, and servers idle for ``RISKBENCH_HUB_SERVER_IDLE``
   seconds (default 3600) by the jupyterhub-idle-culler service.
+- Scheduled runs: with ``RISKBENCH_HUB_SCHEDULER_ORGS`` set (organisation ids, comma
+  separated), the hub runs one ``riskbench scheduler`` service per organisation (as the
+  workspace user ``scheduler``, made an analyst there first), polling every
+  ``RISKBENCH_HUB_SCHEDULER_POLL`` seconds (default 30); the hub restarts it if it dies.
+  Users add schedules with ``riskbench schedule add`` in their server's terminal.
 
 Ports: ``RISKBENCH_HUB_PORT`` (default 8000) for the proxy, ``RISKBENCH_HUB_API_PORT``
 (default 8081) for the hub itself. The hub's database, cookie secret and proxy token
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import sys
 from pathlib import Path
 
@@ -194,3 +200,30 @@ c.JupyterHub.services = [
         ],
     }
 ]
+
+# -- scheduled notebook runs, one scheduler per organisation --------------------------------
+# A managed service (the hub starts it, and restarts it if it exits); it needs no hub API
+# access. Several schedulers for one organisation are safe: PostgreSQL row locks give each
+# due run to exactly one of them.
+_SCHEDULER_POLL = float(os.environ.get("RISKBENCH_HUB_SCHEDULER_POLL", "30"))
+for _org in filter(None, os.environ.get("RISKBENCH_HUB_SCHEDULER_ORGS", "").split(",")):
+    _org = _org.strip()
+    _riskbench = f"{shlex.quote(sys.executable)} -m riskbench"
+    c.JupyterHub.services.append(
+        {
+            "name": f"scheduler-{_org}",
+            "command": [
+                "sh",
+                "-c",
+                f"{_riskbench} db grant --org {shlex.quote(_org)} --user scheduler "
+                f"--role analyst && exec {_riskbench} scheduler --org {shlex.quote(_org)} "
+                f"--user scheduler --poll {_SCHEDULER_POLL}",
+            ],
+            "cwd": str(ROOT),
+            "environment": {
+                k: os.environ[k]
+                for k in ("RISKBENCH_HOME", "RISKBENCH_DATABASE_URL", "RISKBENCH_LLM", "PATH")
+                if k in os.environ
+            },
+        }
+    )

@@ -31,7 +31,16 @@ def _python_blocks(path: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "path", ["README.md", "docs/user-guide.md", "docs/analyses.md", "docs/ai.md"]
+    "path",
+    [
+        "README.md",
+        "docs/user-guide.md",
+        "docs/analyses.md",
+        "docs/ai.md",
+        "docs/runs.md",
+        "docs/boardpack.md",
+        "docs/exports.md",
+    ],
 )
 def test_python_examples_in_the_docs_run(
     path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -55,6 +55,8 @@ def hub(pg_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         "RISKBENCH_HUB_API_PORT": str(api),
         "RISKBENCH_HUB_PROXY_API_PORT": str(proxy_api),
         "RISKBENCH_HUB_PROXY": str(PROXY),
+        "RISKBENCH_HUB_SCHEDULER_ORGS": "hub-a",
+        "RISKBENCH_HUB_SCHEDULER_POLL": "1",
     }
     env.pop("RISKBENCH_LLM", None)
     env.pop("RISKBENCH_DATABASE_URL", None)
@@ -158,3 +160,45 @@ def test_login_spawn_and_the_dashboard(hub: dict[str, Any]) -> None:
     log = hub["log"].read_text(errors="replace")
     assert "User logged in: ada" in log
     assert "Culling kernels with idle durations > 600 seconds" in log  # kernel culling is on
+
+
+def test_the_scheduler_service_runs_a_due_schedule(hub: dict[str, Any], tmp_path: Path) -> None:
+    """The hub's scheduler service for hub-a (RISKBENCH_HUB_SCHEDULER_ORGS) runs a
+    schedule that is due, as the workspace user "scheduler"."""
+    import datetime as dt
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from riskbench.runs import store
+    from riskbench.runs.schedule import add_schedule, list_schedules
+    from riskbench.workspace import Workspace
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell("value = 1", metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "from riskbench.runs import run_dir\n"
+                "(run_dir() / 'done.txt').write_text(str(value * 3))"
+            ),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = tmp_path / "job.ipynb"
+    nbformat.write(nb, path)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with Workspace(org="hub-a", user="setup", home=hub["home"]) as ws:
+        add_schedule(ws, "hub-job", "0 * * * *", path, {"value": 7}, now=past)
+        end = time.monotonic() + 120
+        while list_schedules(ws).loc["hub-job", "last_status"] is None:
+            assert time.monotonic() < end, hub["log"].read_text()[-3000:]
+            time.sleep(1)
+        row = list_schedules(ws).loc["hub-job"]
+        assert row["last_status"] == "succeeded"
+        run = store.get(ws, row["last_run_id"])
+        assert run.created_by == "scheduler"
+        assert (run.folder / "done.txt").read_text() == "21"

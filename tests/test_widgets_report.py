@@ -14,7 +14,7 @@ import riskbench.widgets.report as report_module
 from helpers import external_resources
 from riskbench.errors import ValidationError
 from riskbench.files import sha256_file
-from riskbench.widgets.report import PDF_MESSAGE, SECTIONS, ReportWizard
+from riskbench.widgets.report import SECTIONS, ReportWizard
 
 ROOT = Path(__file__).resolve().parents[1]
 CHOSEN = ["ransomware-erp", "plant-fire"]
@@ -140,18 +140,32 @@ def test_earlier_export_is_replaced_other_folders_refused(
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
-def test_pdf_gives_the_message(wizard: ReportWizard) -> None:
-    with pytest.raises(ValidationError, match="board-pack issue"):
-        wizard.choose(fmt="pdf")
-    assert wizard.fmt == "csv"
-    # In the UI the message shows next to the fields, and Export is disabled.
-    wizard.format_select.value = "pdf"
-    assert wizard.message.visible
-    assert PDF_MESSAGE in wizard.message.object
-    assert wizard.export_button.disabled
-    wizard.format_select.value = "json"
+@pytest.mark.slow
+def test_pdf_is_the_board_pack_with_the_chosen_scenarios(
+    wizard: ReportWizard, result: rb.SimulationResult, tmp_path: Path
+) -> None:
+    import subprocess
+
+    wizard.choose(fmt="pdf")
+    paths = wizard.export(tmp_path / "pack")
+    assert [p.name for p in paths] == ["board-pack.pdf", "manifest.json"]
+    manifest = json.loads(paths[1].read_text())
+    assert manifest["format"] == "pdf"
+    assert manifest["files"][0]["sha256"] == sha256_file(paths[0])
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(paths[0]), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    # the same portfolio, trials and seed: the pack's headline is the result's p99
+    assert f"EUR {result.var(0.99):,.0f}" in text
+    top = text[text.rindex("Top scenarios") : text.rindex("Stress tests")]  # the section
+    titles = {s.id: s.title for s in result.portfolio.scenarios}
+    for sid in CHOSEN:  # the chosen scenarios are narrated
+        assert titles[sid] in top
+    # In the UI: choosing PDF clears any message and keeps Export enabled.
+    wizard.format_select.value = "html"
     assert not wizard.message.visible
-    assert wizard.fmt == "json"
+    assert not wizard.export_button.disabled
+    assert wizard.fmt == "html"
 
 
 def test_bad_choices(wizard: ReportWizard, result: rb.SimulationResult) -> None:

@@ -6,7 +6,10 @@ file. The folder appears whole or not at all: the files are written (each atomic
 into a hidden sibling folder that is renamed into place at the end. With a workspace
 and a run id each file is recorded with ``Workspace.record_export``.
 
-Formats are CSV and JSON; the PDF board pack arrives with the board-pack issue.
+Formats are CSV and JSON (one file per section), and PDF or HTML: the board pack
+(:func:`riskbench.boardpack.board_pack`, its own fixed sections) of the portfolio, with
+narratives of the chosen scenarios; the mitigation plan is the best within the
+options' total cost.
 
 Files (``<ext>`` is ``csv`` or ``json``):
 
@@ -50,9 +53,9 @@ __all__ = ["FORMATS", "SECTIONS", "ReportWizard"]
 
 #: Sections a report can hold, in the order they are written.
 SECTIONS = ("summary", "exceedance_curve", "matrix_placement", "mitigations", "narratives")
-#: Formats written now.
-FORMATS = ("csv", "json")
-PDF_MESSAGE = "The PDF board pack arrives with the board-pack issue; until then export CSV or JSON."
+#: Formats: data files (csv, json) or the board pack (pdf, html).
+FORMATS = ("csv", "json", "pdf", "html")
+BOARD_PACK_FORMATS = ("pdf", "html")
 _SECTION_LABELS = {
     "summary": "Summary",
     "exceedance_curve": "Exceedance curve",
@@ -128,6 +131,7 @@ class ReportWizard(pn.viewable.Viewer):
         mitigations: Sequence[Mitigation] | None = None,
         matrix: ImpactMatrix | None = None,
         graph: Any = None,
+        tolerance: Sequence[tuple[float, float]] = (),
         **params: Any,
     ) -> None:
         super().__init__(**params)
@@ -143,6 +147,7 @@ class ReportWizard(pn.viewable.Viewer):
         self.mitigations = list(mitigations) if mitigations is not None else None
         self.matrix = matrix if matrix is not None else ImpactMatrix.default(scale=1_000_000)
         self.graph = graph
+        self.tolerance = tuple((float(a), float(b)) for a, b in tolerance)
         self.available = tuple(
             s for s in SECTIONS if s != "mitigations" or self.mitigations is not None
         )
@@ -163,7 +168,12 @@ class ReportWizard(pn.viewable.Viewer):
         )
         self.format_select = pn.widgets.Select(
             label="Format",
-            options={"CSV": "csv", "JSON": "json", "PDF board pack": "pdf"},
+            options={
+                "CSV": "csv",
+                "JSON": "json",
+                "PDF board pack": "pdf",
+                "HTML board pack": "html",
+            },
             value="csv",
         )
         self.folder_input = pn.widgets.TextInput(label="Folder", placeholder="out/report")
@@ -187,8 +197,8 @@ class ReportWizard(pn.viewable.Viewer):
         Raises
         ------
         riskbench.errors.ValidationError
-            For an unknown scenario or section, no scenario or section, or a format
-            other than ``csv`` and ``json`` (``pdf``: the board pack is not there yet).
+            For an unknown scenario or section, no scenario or section, or an unknown
+            format.
         """
         issues = []
         new_scen = list(self.scenarios if scenarios is None else scenarios)
@@ -213,9 +223,7 @@ class ReportWizard(pn.viewable.Viewer):
             )
         elif not new_sec:
             issues.append(Issue("sections", "choose at least one section"))
-        if str(new_fmt).lower() == "pdf":
-            issues.append(Issue("fmt", f"{new_fmt!r}: {PDF_MESSAGE}"))
-        elif new_fmt not in FORMATS:
+        if new_fmt not in FORMATS:
             issues.append(Issue("fmt", f"must be one of {list(FORMATS)}, got {new_fmt!r}"))
         if issues:
             raise ValidationError(issues)
@@ -248,14 +256,20 @@ class ReportWizard(pn.viewable.Viewer):
                     )
                 ]
             )
-        contents = self._contents()  # computed before anything is written
+        pack = self.fmt in BOARD_PACK_FORMATS
+        contents = [] if pack else self._contents()  # computed before anything is written
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
         try:
             tmp.chmod(0o755)  # mkdtemp makes it private to its owner
             files = []
+            if pack:
+                name = f"board-pack.{self.fmt}"
+                self._board_pack(tmp / name)
+                contents = [("board-pack", name, None)]
             for section, name, text in contents:
-                atomic_write_text(tmp / name, text)
+                if text is not None:
+                    atomic_write_text(tmp / name, text)
                 files.append(
                     {
                         "section": section,
@@ -289,9 +303,34 @@ class ReportWizard(pn.viewable.Viewer):
         )
 
     # -- content -------------------------------------------------------------------
-    def _contents(self) -> list[tuple[str, str, str]]:
+    def _board_pack(self, path: Path) -> Path:
+        """The board pack of the portfolio (same trials and seed as the result), with
+        narratives of the chosen scenarios."""
+        from riskbench.boardpack import board_pack
+        from riskbench.runs.analysis import RunInputs, analyse
+
+        options = list(self.mitigations or [])
+        inputs = RunInputs(
+            portfolio=self.portfolio,
+            trials=int(self.result.trials),
+            seed=int(self.result.seed),
+            as_of=_dt.date.today().isoformat(),
+            org=getattr(self.workspace, "org", ""),
+            options=options,
+            plan="best" if options else "none",
+            graph=self.graph,
+            tolerance=self.tolerance,
+            top=0,
+            narrate=tuple(self.scenarios),
+            parameters={"source": "ReportWizard", "scenarios": list(self.scenarios)},
+        )
+        outputs = analyse(inputs)
+        outputs.meta["run_id"] = self.run_id
+        return board_pack(outputs, path, format=self.fmt)
+
+    def _contents(self) -> list[tuple[str, str, str | None]]:
         """(section, file name, text) for each chosen section."""
-        out = []
+        out: list[tuple[str, str, str | None]] = []
         for section in self.sections:
             if section == "narratives":
                 out.append((section, "narratives.json", _json(self._narratives())))

@@ -11,6 +11,7 @@ the same parameters and data give the same outputs, to the last digit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,9 +39,9 @@ from riskbench.results import SimulationResult
 from riskbench.runs.outputs import RunOutputs
 from riskbench.runs.params import RunParameters
 from riskbench.scenario import Portfolio
-from riskbench.stress import load_stress_sets, stress_all
+from riskbench.stress import StressSet, load_stress_sets, stress_all
 
-__all__ = ["executive_summary", "scenario_run"]
+__all__ = ["RunInputs", "analyse", "executive_summary", "load_inputs", "scenario_run"]
 
 Step = Callable[[str], None]
 
@@ -149,7 +150,24 @@ def _calibration(before: Portfolio, after: Portfolio, counts: pd.DataFrame | Non
     return pd.DataFrame(rows)
 
 
-def _stress(params: RunParameters, portfolio: Portfolio) -> pd.DataFrame:
+def _stress_sets(params: RunParameters, portfolio: Portfolio) -> dict[str, StressSet]:
+    path = params.resolve("stress_file")
+    if path is None:
+        return {}
+    sets = load_stress_sets(path, portfolio=portfolio)
+    if params.stress_sets:
+        unknown = [n for n in params.stress_sets if n not in sets]
+        if unknown:
+            raise RunError(
+                f"bad run parameters:\n  stress_sets: {unknown} not in {path.name}; "
+                f"allowed: {sorted(sets)}",
+                issues=[Issue("stress_sets", f"{unknown} not in {sorted(sets)}")],
+            )
+        sets = {n: sets[n] for n in params.stress_sets}
+    return sets
+
+
+def _stress(inputs: RunInputs, portfolio: Portfolio) -> pd.DataFrame:
     columns = [
         "stress_set",
         "description",
@@ -161,20 +179,10 @@ def _stress(params: RunParameters, portfolio: Portfolio) -> pd.DataFrame:
         "tvar99_base",
         "tvar99_stressed",
     ]
-    path = params.resolve("stress_file")
-    if path is None:
+    sets = inputs.stress_sets
+    if not sets:
         return pd.DataFrame(columns=columns)
-    sets = load_stress_sets(path, portfolio=portfolio)
-    if params.stress_sets:
-        unknown = [n for n in params.stress_sets if n not in sets]
-        if unknown:
-            raise RunError(
-                f"bad run parameters:\n  stress_sets: {unknown} not in {path.name}; "
-                f"allowed: {sorted(sets)}",
-                issues=[Issue("stress_sets", f"{unknown} not in {sorted(sets)}")],
-            )
-        sets = {n: sets[n] for n in params.stress_sets}
-    results = stress_all(portfolio, list(sets.values()), trials=params.trials, seed=params.seed)
+    results = stress_all(portfolio, list(sets.values()), trials=inputs.trials, seed=inputs.seed)
     rows = []
     for name, res in results.items():
         row = res.table.loc["portfolio"]
@@ -188,33 +196,32 @@ def _stress(params: RunParameters, portfolio: Portfolio) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _plan(
-    params: RunParameters, portfolio: Portfolio, options: list[Mitigation]
-) -> tuple[list[str], pd.DataFrame]:
+def _plan(inputs: RunInputs, portfolio: Portfolio) -> tuple[list[str], pd.DataFrame]:
+    options = inputs.options
     frontier = pd.DataFrame(columns=["mitigations", "annual_cost", "objective"])
-    if params.plan == "none" or not options:
+    if inputs.plan == "none" or not options:
         return [], frontier
-    if params.plan == "best":
-        budget = params.budget_per_year or sum(m.annual_cost for m in options)
+    if inputs.plan == "best":
+        budget = inputs.budget_per_year or sum(m.annual_cost for m in options)
         best = optimize_mitigations(
             portfolio,
             options,
             budget_per_year=budget,
             objective="mean",
-            trials=params.trials,
-            seed=params.seed,
+            trials=inputs.trials,
+            seed=inputs.seed,
         )
         frontier = best.frontier.assign(mitigations=best.frontier["mitigations"].map(list))
         return list(best.best), frontier
     known = {m.id for m in options}
-    unknown = [i for i in params.plan if i not in known]
+    unknown = [i for i in inputs.plan if i not in known]
     if unknown:
         raise RunError(
             f"bad run parameters:\n  plan: {unknown} are not options in the mitigations "
             f"file; allowed: {sorted(known)}",
             issues=[Issue("plan", f"{unknown} not in {sorted(known)}")],
         )
-    return list(params.plan), frontier
+    return list(inputs.plan), frontier
 
 
 def _mitigation_table(report: Any, options: list[Mitigation], plan: list[str]) -> pd.DataFrame:
@@ -251,8 +258,8 @@ def executive_summary(outputs: RunOutputs) -> str:
     scen = summary.drop(index="portfolio").sort_values("mean", ascending=False)
     titles = outputs.table("scenarios").set_index("scenario")["title"]
     lines = [
-        f"As of {meta['as_of']}, the {hz.count(len(scen), 'scenario')} in "
-        f"{meta['organisation']}'s risk register are expected to cost "
+        f"As of {meta['as_of']}, the {hz.count(len(scen), 'scenario')} in the risk "
+        f"register of {meta['organisation']} are expected to cost "
         f"{hz.money(port['mean'], cur)} a year on average. In a bad year, one in ten, "
         f"losses reach {hz.money(port['p90'], cur)}; in a severe year, one in a hundred, "
         f"they reach {hz.money(port['p99'], cur)}.",
@@ -290,6 +297,56 @@ def executive_summary(outputs: RunOutputs) -> str:
     return "\n\n".join(lines)
 
 
+@dataclass
+class RunInputs:
+    """What a run analyses, loaded: the scenarios as the card gives them and what
+    goes with them. :func:`load_inputs` makes one from checked parameters; a widget
+    makes one from the objects it holds."""
+
+    portfolio: Portfolio
+    trials: int
+    seed: int
+    as_of: str
+    org: str = ""
+    counts: pd.DataFrame | None = None
+    stress_sets: dict[str, StressSet] = field(default_factory=dict)
+    options: list[Mitigation] = field(default_factory=list)
+    plan: str | tuple[str, ...] = "best"
+    budget_per_year: float = 0.0
+    graph: DependencyGraph | None = None
+    tolerance: tuple[tuple[float, float], ...] = ()
+    top: int = 5
+    narrate: tuple[str, ...] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def load_inputs(params: RunParameters, workspace: Any = None) -> RunInputs:
+    """Read what ``params`` names: the card (or the workspace's scenarios), the
+    incident counts, the stress sets, the mitigation options and the graph."""
+    portfolio = _portfolio(params, workspace)
+    options: list[Mitigation] = []
+    mpath = params.resolve("mitigations_file")
+    if mpath is not None:
+        options = list(load_mitigations(mpath, portfolio=portfolio))
+    gpath = params.resolve("graph_file")
+    return RunInputs(
+        portfolio=portfolio,
+        trials=params.trials,
+        seed=params.seed,
+        as_of=params.as_of,
+        org=params.org,
+        counts=_counts(params),
+        stress_sets=_stress_sets(params, portfolio),
+        options=options,
+        plan=params.plan,
+        budget_per_year=params.budget_per_year,
+        graph=DependencyGraph.from_yaml(gpath) if gpath is not None else None,
+        tolerance=params.tolerance,
+        top=params.top,
+        parameters=params.to_dict(),
+    )
+
+
 def scenario_run(
     params: RunParameters,
     *,
@@ -303,18 +360,30 @@ def scenario_run(
     scenarios come from when the parameters name no card, and where the simulation
     run is stored. ``step`` is told the name of each stage as it starts.
     """
+    (step or (lambda _: None))("scenarios")
+    inputs = load_inputs(params, workspace)
+    return analyse(inputs, workspace=workspace, organisation=organisation, step=step)
+
+
+def analyse(
+    inputs: RunInputs,
+    *,
+    workspace: Any = None,
+    organisation: str | None = None,
+    step: Step | None = None,
+) -> RunOutputs:
+    """The analysis of ``inputs`` (see the module docstring); with a workspace the
+    simulation run is stored in it."""
     say = step or (lambda _: None)
-    say("scenarios")
-    card_portfolio = _portfolio(params, workspace)
     say("calibration")
-    counts = _counts(params)
+    card_portfolio, counts = inputs.portfolio, inputs.counts
     portfolio = card_portfolio
     if counts is not None:
         calibrated = calibrate(card_portfolio, counts)
         assert isinstance(calibrated, Portfolio)
         portfolio = calibrated
     say("simulation")
-    result = simulate(portfolio, trials=params.trials, seed=params.seed)
+    result = simulate(portfolio, trials=inputs.trials, seed=inputs.seed)
     assert isinstance(result, SimulationResult)
     try:
         exact = simulate(portfolio, engine="fft").var(0.99)
@@ -325,18 +394,15 @@ def scenario_run(
         sim_run_id = workspace.save_run(result)
 
     say("mitigations")
-    options: list[Mitigation] = []
-    mpath = params.resolve("mitigations_file")
-    if mpath is not None:
-        options = list(load_mitigations(mpath, portfolio=portfolio))
-    plan_ids, frontier = _plan(params, portfolio, options)
+    options = inputs.options
+    plan_ids, frontier = _plan(inputs, portfolio)
     chosen = [m for m in options if m.id in plan_ids]
     tables: dict[str, pd.DataFrame] = {
         "summary": _summary(result),
         "scenarios": _scenarios_table(portfolio),
         "assumptions": _assumptions(card_portfolio),
         "calibration": _calibration(card_portfolio, portfolio, counts),
-        "tolerance": pd.DataFrame(list(params.tolerance), columns=["loss", "probability"]),
+        "tolerance": pd.DataFrame(list(inputs.tolerance), columns=["loss", "probability"]),
         "frontier": frontier,
     }
     residual: SimulationResult | None = None
@@ -344,12 +410,12 @@ def scenario_run(
         residual_portfolio = portfolio.with_scenarios(
             [apply_mitigations(s, chosen) for s in portfolio.scenarios]
         )
-        mitigated = simulate(residual_portfolio, trials=params.trials, seed=params.seed)
+        mitigated = simulate(residual_portfolio, trials=inputs.trials, seed=inputs.seed)
         assert isinstance(mitigated, SimulationResult)
         residual = mitigated
         tables["residual_summary"] = _summary(residual)
     if options:
-        report = evaluate_mitigations(portfolio, options, trials=params.trials, seed=params.seed)
+        report = evaluate_mitigations(portfolio, options, trials=inputs.trials, seed=inputs.seed)
         tables["mitigations"] = _mitigation_table(report, options, plan_ids)
     curves: dict[str, SimulationResult] = {"inherent": result}
     if residual is not None:
@@ -361,14 +427,12 @@ def scenario_run(
     tables["matrix"] = placement.table
 
     say("stress")
-    tables["stress"] = _stress(params, portfolio)
+    tables["stress"] = _stress(inputs, portfolio)
 
     say("graph")
     findings: list[str] = []
-    gpath = params.resolve("graph_file")
-    graph = None
-    if gpath is not None:
-        graph = DependencyGraph.from_yaml(gpath)
+    graph = inputs.graph
+    if graph is not None:
         spof = graph.single_points_of_failure(days=30, threshold=0.1)
         tables["single_points_of_failure"] = spof
         for row in spof.itertuples():
@@ -379,28 +443,28 @@ def scenario_run(
             )
 
     breach = None
-    if params.tolerance:
+    if inputs.tolerance:
         curve = result.exceedance_curve()
-        hits = tolerance_breaches(curve, *_tolerance_curve(list(params.tolerance)))
+        hits = tolerance_breaches(curve, *_tolerance_curve(list(inputs.tolerance)))
         if len(hits):
             breach = [float(hits["loss"].min()), float(hits["loss"].max())]
     meta = {
-        "org": params.org,
+        "org": inputs.org,
         "organisation": organisation or portfolio.name,
-        "as_of": params.as_of,
+        "as_of": inputs.as_of,
         "run_id": None,
         "sim_run_id": sim_run_id,
         "portfolio": portfolio.name,
         "currency": result.currency,
-        "trials": params.trials,
-        "seed": params.seed,
+        "trials": inputs.trials,
+        "seed": inputs.seed,
         "engine": result.engine,
         "engine_version": result.engine_version,
         "package_version": __version__,
         "scenarios": len(portfolio),
         "exact_p99": exact,
         "tolerance_breach": breach,
-        "parameters": params.to_dict(),
+        "parameters": inputs.parameters,
     }
     plan: dict[str, Any] = {}
     if chosen:
@@ -410,8 +474,8 @@ def scenario_run(
             "names": [m.name for m in chosen],
             "one_off_cost": sum(m.one_off_cost for m in chosen),
             "annual_cost": sum(m.annual_cost for m in chosen),
-            "budget_per_year": params.budget_per_year,
-            "objective": "mean" if params.plan == "best" else "chosen",
+            "budget_per_year": inputs.budget_per_year,
+            "objective": "mean" if inputs.plan == "best" else "chosen",
             "inherent_mean": float(result.annual_loss.mean()),
             "inherent_p99": result.var(0.99),
             "residual_mean": float(residual.annual_loss.mean()),
@@ -421,7 +485,11 @@ def scenario_run(
 
     say("narratives")
     top = tables["summary"].set_index("scenario").drop(index="portfolio")
-    top_ids = list(top.sort_values("mean", ascending=False).index[: params.top])
+    top_ids = list(top.sort_values("mean", ascending=False).index[: inputs.top])
+    if inputs.narrate is not None:
+        top_ids = [s for s in top_ids if s in inputs.narrate] + [
+            s for s in inputs.narrate if s not in top_ids
+        ]
     texts = {}
     for sid in top_ids:
         scenario = next(s for s in portfolio.scenarios if s.id == sid)
