@@ -150,6 +150,51 @@ def test_executive_summary_quotes_the_runs_figures(outputs: RunOutputs) -> None:
     assert list(outputs.narratives["scenarios"]) == list(top["mean"].nlargest(3).index)
 
 
+def test_executive_summary_states_only_the_runs_figures(outputs: RunOutputs) -> None:
+    from riskbench.ai.grounding import check_grounding
+    from riskbench.runs.summary import draft_executive_summary, summary_facts
+
+    summary = draft_executive_summary(outputs, llm=False)
+    assert summary.method == "template"
+    assert summary.text == outputs.narratives["executive"]
+    assert summary.grounding.ok, summary.grounding.describe()
+    assert len(summary.grounding.matched) >= 10
+    altered = summary.text.replace(hz.money(outputs.p99, "EUR"), "EUR 99 million")
+    assert not check_grounding(altered, summary_facts(outputs)).ok
+
+
+@pytest.fixture
+def model_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RISKBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RISKBENCH_LLM", raising=False)
+
+
+def test_a_models_summary_is_checked_retried_and_else_replaced(
+    outputs: RunOutputs, model_home: None
+) -> None:
+    """With a model (a TEST DOUBLE of a hosted model: none can run here), a draft with
+    an invented figure goes back once; two such drafts give the template text."""
+    import crew_double
+
+    from riskbench.runs.summary import draft_executive_summary
+
+    p99 = hz.money(outputs.p99, "EUR")
+    bad = f"Losses could reach {p99} in a severe year, or EUR 123 million in 2031."
+    good = f"In a severe year, one in a hundred, losses could reach {p99}."
+    model = crew_double.ScriptedLLM(model="scripted/cro", answers={"other": [bad, good]})
+    summary = draft_executive_summary(outputs, llm=model)
+    assert summary.method == "llm:scripted/cro"
+    assert summary.text == good
+    assert "EUR 123 million" in summary.notes[0]
+    sent = model.received_text()
+    assert p99 in sent  # the fact table went to the model
+    stubborn = crew_double.ScriptedLLM(model="scripted/cro", answers={"other": [bad]})
+    fallback = draft_executive_summary(outputs, llm=stubborn)
+    assert fallback.method == "template"
+    assert fallback.text == outputs.narratives["executive"]
+    assert "offline template executive summary instead" in fallback.notes[-1]
+
+
 def test_outputs_round_trip_through_json(outputs: RunOutputs, tmp_path: Path) -> None:
     path = outputs.save(tmp_path)
     data = json.loads(path.read_text())

@@ -469,26 +469,28 @@ def _prompt(s: Scenario, sheet: FactSheet, style: str, offline: Narrative) -> li
     ]
 
 
-def _with_model(
-    model: Any, s: Scenario, sheet: FactSheet, style: str, offline: Narrative
-) -> Narrative:
+def grounded_draft(
+    model: Any, messages: list[dict[str, str]], facts: Any, *, what: str = "narrative"
+) -> tuple[str | None, GroundingReport | None, list[str]]:
+    """Ask ``model`` for a text whose every figure is one of ``facts``; one retry that
+    names the figures it invented.
+
+    Returns
+    -------
+    (text, grounding, notes)
+        ``text`` is None when both drafts cited figures that are not facts (``notes``
+        say which), for the caller's offline text to be used instead.
+    """
     from riskbench.ai.llm import complete, model_name
 
     name = model_name(model)
-    messages = _prompt(s, sheet, style, offline)
+    facts = list(facts)
     notes: list[str] = []
     for attempt in (1, 2):
         text = _tidy(complete(model, messages), r"\n\s*\n")
-        report = check_grounding(text, sheet.facts())
+        report = check_grounding(text, facts)
         if text and report.ok:
-            return Narrative(
-                text=text,
-                sections={"body": text},
-                style=style,
-                method=f"llm:{name}",
-                notes=tuple(notes),
-                grounding=report,
-            )
+            return text, report, notes
         problem = report.describe() if text else "the model returned no text"
         notes.append(f"draft {attempt} from {name}: {problem}")
         messages = [
@@ -496,14 +498,32 @@ def _with_model(
             {"role": "assistant", "content": text},
             {
                 "role": "user",
-                "content": f"{problem}. Rewrite the narrative using only figures from the "
+                "content": f"{problem}. Rewrite the {what} using only figures from the "
                 "fact table; describe anything else in words.",
             },
         ]
     notes.append(
         f"{name} cited figures that are not in the data twice; this is the offline "
-        "template narrative instead"
+        f"template {what} instead"
     )
+    return None, None, notes
+
+
+def _with_model(
+    model: Any, s: Scenario, sheet: FactSheet, style: str, offline: Narrative
+) -> Narrative:
+    from riskbench.ai.llm import model_name
+
+    text, report, notes = grounded_draft(model, _prompt(s, sheet, style, offline), sheet.facts())
+    if text is not None and report is not None:
+        return Narrative(
+            text=text,
+            sections={"body": text},
+            style=style,
+            method=f"llm:{model_name(model)}",
+            notes=tuple(notes),
+            grounding=report,
+        )
     return Narrative(
         text=offline.text,
         sections=offline.sections,

@@ -38,10 +38,11 @@ from riskbench.mitigation import (
 from riskbench.results import SimulationResult
 from riskbench.runs.outputs import RunOutputs
 from riskbench.runs.params import RunParameters
+from riskbench.runs.summary import draft_executive_summary
 from riskbench.scenario import Portfolio
 from riskbench.stress import StressSet, load_stress_sets, stress_all
 
-__all__ = ["RunInputs", "analyse", "executive_summary", "load_inputs", "scenario_run"]
+__all__ = ["RunInputs", "analyse", "load_inputs", "scenario_run"]
 
 Step = Callable[[str], None]
 
@@ -245,58 +246,6 @@ def _mitigation_table(report: Any, options: list[Mitigation], plan: list[str]) -
     )
 
 
-def executive_summary(outputs: RunOutputs) -> str:
-    """The headline numbers in words, for the first page of the board pack.
-
-    Written from the run's own figures (the offline narrative seam: every figure is
-    one of the run's numbers, rounded the way a reader says it).
-    """
-    meta, plan = outputs.meta, outputs.plan
-    cur = outputs.currency
-    summary = outputs.table("summary").set_index("scenario")
-    port = summary.loc["portfolio"]
-    scen = summary.drop(index="portfolio").sort_values("mean", ascending=False)
-    titles = outputs.table("scenarios").set_index("scenario")["title"]
-    lines = [
-        f"As of {meta['as_of']}, the {hz.count(len(scen), 'scenario')} in the risk "
-        f"register of {meta['organisation']} are expected to cost "
-        f"{hz.money(port['mean'], cur)} a year on average. In a bad year, one in ten, "
-        f"losses reach {hz.money(port['p90'], cur)}; in a severe year, one in a hundred, "
-        f"they reach {hz.money(port['p99'], cur)}.",
-    ]
-    top = list(scen.index[:3])
-    if top:
-        lines.append(
-            "The largest contributors are "
-            + hz.join([f"{titles[s]} ({hz.money(scen.loc[s, 'mean'], cur)} a year)" for s in top])
-            + "."
-        )
-    tolerance = outputs.table("tolerance")
-    breach = meta.get("tolerance_breach")
-    if len(tolerance):
-        lines.append(
-            "The loss curve stays within the board's risk tolerance."
-            if not breach
-            else "The loss curve exceeds the board's risk tolerance for annual losses "
-            f"from {hz.money(breach[0], cur)} to {hz.money(breach[1], cur)}."
-        )
-    stress = outputs.table("stress")
-    if len(stress):
-        worst = stress.sort_values("p99_stressed", ascending=False).iloc[0]
-        lines.append(
-            f'Under the harshest stress set, "{worst["stress_set"]}", the one-in-a-hundred '
-            f"year loss would be {hz.money(worst['p99_stressed'], cur)}."
-        )
-    if plan.get("ids"):
-        lines.append(
-            f"The proposed mitigation plan ({hz.count(len(plan['ids']), 'measure')}, "
-            f"{hz.money(plan['annual_cost'], cur)} a year) lowers the expected annual loss "
-            f"to {hz.money(plan['residual_mean'], cur)} and the one-in-a-hundred year loss "
-            f"to {hz.money(plan['residual_p99'], cur)}."
-        )
-    return "\n\n".join(lines)
-
-
 @dataclass
 class RunInputs:
     """What a run analyses, loaded: the scenarios as the card gives them and what
@@ -496,9 +445,11 @@ def analyse(
         texts[sid] = narrate(
             scenario, result, graph=graph, mitigations=[m for m in options if sid in m.scenarios]
         ).text
+    summary = draft_executive_summary(outputs)
     outputs.narratives = {
-        "executive": executive_summary(outputs),
+        "executive": summary.text,
         "scenarios": texts,
-        "method": "template",
+        "method": summary.method,
+        "notes": list(summary.notes),
     }
     return outputs

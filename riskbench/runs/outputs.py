@@ -24,7 +24,8 @@ Tables (``RunOutputs.tables``; every money column is in ``meta["currency"]``):
   p99_reduction, rosi, npv, payback_years, in_plan`` (``payback_years`` is missing
   when the option never pays back).
 - ``frontier``: ``mitigations, annual_cost, objective``: best plan per budget.
-- ``single_points_of_failure``: ``node, name, kind, lost_revenue, share``.
+- ``single_points_of_failure``: ``node, kind, lost_revenue, share`` (30-day outages
+  costing over 10% of revenue).
 - ``assumptions``: ``scenario, name, text, rationale, source``.
 - ``calibration``: ``scenario, card_events_per_year, calibrated_events_per_year,
   incidents, years``.
@@ -34,8 +35,9 @@ seed, engine, engine_version, package_version, scenarios, exact_p99`` (the FFT v
 when the portfolio allows it, else None), ``parameters``.
 ``plan``: ``ids, names, one_off_cost, annual_cost, budget_per_year, objective,
 inherent_mean, inherent_p99, residual_mean, residual_p99``.
-``narratives``: ``executive`` (the summary in words), ``scenarios`` (id -> text, the
-top scenarios by mean annual loss), ``method``, ``notes``.
+``narratives``: ``executive`` (the summary in words, see :mod:`riskbench.runs.summary`),
+``scenarios`` (id -> text, the top scenarios by mean annual loss), ``method`` (the
+summary's: ``template`` or ``llm:<model>``), ``notes``.
 ``findings``: text lines about the dependency graph.
 """
 
