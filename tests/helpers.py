@@ -69,3 +69,23 @@ def off_server(requests: Iterable[str], host: str) -> list[str]:
     """The requests a browser page made to anything but ``host`` (``127.0.0.1:PORT``)."""
     local = (f"http://{host}", f"ws://{host}", "data:", "blob:", "about:")
     return [r for r in requests if not r.startswith(local)]
+
+
+#: The scenario-run parameters of the example company with every input (paths from the
+#: repository root): the tests of runs, board packs and exports share them.
+FULL_RUN = {
+    "card": "examples/register.yaml",
+    "trials": 20_000,
+    "seed": 7,
+    "as_of": "2026-11-01",
+    "stress_file": "examples/stress.yaml",
+    "mitigations_file": "examples/mitigations.yaml",
+    "budget_per_year": 800_000,
+    "graph_file": "examples/dependencies.yaml",
+    "tolerance": [[5e6, 0.2], [20e6, 0.05], [60e6, 0.01]],
+}
+
+
+def full_run_parameters(**changes: object) -> rb.RunParameters:
+    """:data:`FULL_RUN` with ``changes``, checked."""
+    return rb.RunParameters.from_mapping({**FULL_RUN, **changes}, base_dir=ROOT)

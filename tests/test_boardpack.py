@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, external_resources
+from helpers import ROOT, external_resources, full_run_parameters
 from riskbench.boardpack import (
     REPORT_TITLE,
     SECTIONS,
@@ -48,20 +48,7 @@ def _run(*args: str | Path) -> str:
 
 @pytest.fixture(scope="module")
 def params() -> RunParameters:
-    return RunParameters.from_mapping(
-        {
-            "card": "examples/register.yaml",
-            "trials": 20_000,
-            "seed": 7,
-            "as_of": "2026-11-01",
-            "stress_file": "examples/stress.yaml",
-            "mitigations_file": "examples/mitigations.yaml",
-            "budget_per_year": 800_000,
-            "graph_file": "examples/dependencies.yaml",
-            "tolerance": [[5e6, 0.2], [20e6, 0.05], [60e6, 0.01]],
-        },
-        base_dir=ROOT,
-    )
+    return full_run_parameters()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, full_run_parameters
 from riskbench.errors import StoreError, ValidationError
 from riskbench.exports import (
     FORMATS,
@@ -43,26 +43,9 @@ PERCENT = "0.00%"
 REL = 1e-15  # openpyxl writes floats with 16 significant digits
 
 
-def full_params(trials: int = 20_000) -> RunParameters:
-    return RunParameters.from_mapping(
-        {
-            "card": "examples/register.yaml",
-            "trials": trials,
-            "seed": 7,
-            "as_of": "2026-11-01",
-            "stress_file": "examples/stress.yaml",
-            "mitigations_file": "examples/mitigations.yaml",
-            "budget_per_year": 800_000,
-            "graph_file": "examples/dependencies.yaml",
-            "tolerance": [[5e6, 0.2], [20e6, 0.05], [60e6, 0.01]],
-        },
-        base_dir=ROOT,
-    )
-
-
 @pytest.fixture(scope="module")
 def outputs() -> RunOutputs:
-    return scenario_run(full_params(), organisation="Northwind Components")
+    return scenario_run(full_run_parameters(), organisation="Northwind Components")
 
 
 @pytest.fixture(scope="module")
@@ -417,7 +400,7 @@ def workspace(pg_home: Path, pg_admin: object) -> Iterator[Any]:
 
 @pytest.mark.db
 def test_exports_are_recorded_in_the_workspace(workspace: Any, tmp_path: Path) -> None:
-    stored = scenario_run(full_params(), workspace=workspace, organisation="Northwind")
+    stored = scenario_run(full_run_parameters(), workspace=workspace, organisation="Northwind")
     run_id = stored.meta["sim_run_id"]
     assert run_id in workspace.runs().index
 

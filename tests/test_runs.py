@@ -17,7 +17,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 import riskbench as rb
-from helpers import ROOT
+from helpers import FULL_RUN, ROOT
 from riskbench.ai import humanize as hz
 from riskbench.errors import PermissionDenied, RunError, StoreError
 from riskbench.files import sha256_file
@@ -28,18 +28,7 @@ from riskbench.runs.outputs import SCHEMA
 EXAMPLES = ROOT / "examples"
 NOTEBOOK = ROOT / "notebooks" / "scenario_run.ipynb"
 TRIALS, SEED = 5_000, 11
-FULL = {
-    "card": "examples/register.yaml",
-    "trials": TRIALS,
-    "seed": SEED,
-    "as_of": "2026-10-31",
-    "stress_file": "examples/stress.yaml",
-    "mitigations_file": "examples/mitigations.yaml",
-    "budget_per_year": 800_000,
-    "graph_file": "examples/dependencies.yaml",
-    "tolerance": [[5e6, 0.2], [20e6, 0.05], [60e6, 0.01]],
-    "top": 3,
-}
+FULL = {**FULL_RUN, "trials": TRIALS, "seed": SEED, "as_of": "2026-10-31", "top": 3}
 
 
 # ------------------------------------------------------------------ parameters
