@@ -366,3 +366,53 @@ def test_runs_need_an_analyst_and_stay_in_their_organisation(
         assert first_run.run_id not in store.list_runs(other).index
         with pytest.raises(StoreError, match="has no notebook run"):
             store.get(other, first_run.run_id)
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_report_and_export_commands_on_a_recorded_run(
+    first_run: rb.NotebookRun, ws: rb.Workspace, pg_home: Path
+) -> None:
+    """`riskbench report` and `riskbench export` on the recorded run: the pack's
+    headline p99 is the p99 stored in the workspace for the run's simulation, and every
+    file is recorded as an export of the run with its hash."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RISKBENCH_HOME": str(pg_home)}
+    env.pop("RISKBENCH_DATABASE_URL", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "riskbench", *args, "--org", "runs-a", "--user", "ada"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    report = cli("report", first_run.run_id)
+    assert report.returncode == 0, report.stderr
+    pdf = first_run.folder / "board-pack.pdf"
+    assert report.stdout.strip() == f"board pack: {pdf}"
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    stored = ws.run(first_run.outputs().meta["sim_run_id"]).summary.loc["portfolio", "p99"]
+    assert f"EUR {stored:,.0f}" in text
+    exported = cli("export", "latest", "--formats", "csv,xlsx")
+    assert exported.returncode == 0, exported.stderr
+    latest = store.latest(ws)
+    assert latest is not None
+    recorded = ws.exports(latest.run_id)
+    files = [Path(p) for p in recorded["path"]]
+    assert any(p.name == "run.xlsx" for p in files)
+    for path, digest in zip(files, recorded["sha256"], strict=True):
+        assert sha256_file(path) == digest
+    assert "board-pack-pdf" in set(ws.exports(first_run.run_id)["kind"])
+    refused = cli("export", first_run.run_id, "--formats", "csv,docx")
+    assert refused.returncode == 2
+    assert "formats" in refused.stderr
