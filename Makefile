@@ -31,11 +31,11 @@ DEMO_DATA := out/demo-data
 DEMO_ORG := northwind
 
 # Environments are named by their extras joined with '-':
-# .stamp-hub-ingest-embeddings-calibration-agents-reports-dev installs
-# '.[hub,ingest,embeddings,calibration,agents,reports,dev]'. A stamp is redone when
+# .stamp-hub-ingest-embeddings-calibration-agents-reports-dask-dev installs
+# '.[hub,ingest,embeddings,calibration,agents,reports,dask,dev]'. A stamp is redone when
 # pyproject.toml changes.
 comma := ,
-DEV_ENV := $(VENV)/.stamp-hub-ingest-embeddings-calibration-agents-reports-dev
+DEV_ENV := $(VENV)/.stamp-hub-ingest-embeddings-calibration-agents-reports-dask-dev
 DEMO_ENV := $(VENV)/.stamp-ingest-reports
 UI_ENV := $(VENV)/.stamp-ui-ingest
 HUB_ENV := $(VENV)/.stamp-hub-ingest

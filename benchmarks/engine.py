@@ -22,7 +22,7 @@ RSS of just importing riskbench and numpy), and pyfair 0.1a13 (Open FAIR) on the
 same inputs at 100,000 trials, run in the separate venv ``.venv-bench``.
 
 Run:     .venv/bin/python benchmarks/engine.py [--quick]   (--quick: 100k trials)
-pyfair:  python3 -m venv .venv-bench && .venv-bench/bin/pip install pyfair -e .
+peers:   python3 -m venv .venv-bench && .venv-bench/bin/pip install pyfair squigglepy -e .
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYFAIR_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 SEED = 2026
 PYFAIR_TRIALS = 100_000
+SQUIGGLE_TRIALS = 1_000_000
+EXACT_YEARS = 2_000
 TARGET_RATIO = 1.3
 TARGET_PEAK_MIB = 1024
 Spec = tuple[str, float, rb.LogNormal]  # (scenario id, Poisson rate, severity)
@@ -280,6 +282,48 @@ def pyfair_child(trials: int) -> None:
     print(json.dumps(out))
 
 
+def squigglepy_child(trials: int) -> None:
+    """In .venv-bench: squigglepy on cases (a) and (b), as JSON on stdout.
+
+    squigglepy's ``lognorm(low, high)`` is the same 90% interval as
+    ``rb.LogNormal.from_ci``. Its idiomatic compound, ``poisson(rate) * lognorm(...)``
+    sampled in one vectorised call, is the event count times ONE loss a year. The
+    exact compound (a sum of N separate losses) needs a Python function per year,
+    timed on ``EXACT_YEARS`` years and reported per million years.
+    """
+    import squigglepy as sq
+
+    out: dict[str, Any] = {}
+    for key, (_, make) in CASES.items():
+        specs = make()
+        dists = [(r, sq.lognorm(float(sev.ppf(0.05)), float(sev.ppf(0.95)))) for _, r, sev in specs]
+        t0 = time.perf_counter()
+        total = np.zeros(trials)
+        for r, sev in dists:
+            total += np.asarray(sq.sample(sq.poisson(r) * sev, trials), dtype=float)
+        seconds = time.perf_counter() - t0
+        freqs = [(sq.poisson(r), sev) for r, sev in dists]
+
+        def year(freqs: list[tuple[Any, Any]] = freqs) -> float:
+            loss = 0.0
+            for freq, sev in freqs:
+                n = int(sq.sample(freq))
+                if n:
+                    loss += float(np.sum(sq.sample(sev, n)))
+            return loss
+
+        t0 = time.perf_counter()
+        exact = np.array([year() for _ in range(EXACT_YEARS)])
+        exact_seconds = time.perf_counter() - t0
+        out[key] = {
+            "seconds": seconds,
+            "p99": p99(total),
+            "exact_seconds_per_million": exact_seconds * 1e6 / EXACT_YEARS,
+            "exact_p99": p99(exact),
+        }
+    print(json.dumps(out))
+
+
 def child(flag: str, trials: int, python: Path | str = sys.executable) -> dict[str, Any]:
     cmd = [str(python), str(Path(__file__).resolve()), flag, "--trials", str(trials)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -293,15 +337,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="100k trials (a CI smoke run)")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs (3)")
-    ap.add_argument("--trials", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--trials", type=int, help="simulated years (default 1,000,000)")
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--pyfair-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--squigglepy-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     trials = args.trials or (100_000 if args.quick else 1_000_000)
     if args.memory_child:
         return memory_child(trials)
     if args.pyfair_child:
         return pyfair_child(trials)
+    if args.squigglepy_child:
+        return squigglepy_child(trials)
 
     print(machine_line())
     mem = child("--memory-child", trials)  # first, while this process is still small
@@ -337,6 +384,25 @@ def main() -> None:
         print("  pyfair's Risk is LEF x ONE loss magnitude a year, not a sum of N separate")
         print("  losses (alone, that over-states P99 here), and its PERT stops at the 95%")
         print("  quantile, cutting the mean by about a third: net, its P99 is far too low.")
+    else:
+        print(f"  skipped: {PYFAIR_PYTHON} not found (see the module docstring)")
+
+    print(
+        f"\nsquigglepy {SQUIGGLE_TRIALS:,} trials: poisson(rate) * lognorm(5%, 95%) per "
+        f"scenario, summed (count x ONE loss); exact compound: a Python function per year "
+        f"on {EXACT_YEARS:,} years"
+    )
+    if PYFAIR_PYTHON.exists():
+        sqg = child("--squigglepy-child", SQUIGGLE_TRIALS, PYFAIR_PYTHON)
+        for key, (title, _) in CASES.items():
+            r, exact = sqg[key], results[key]["fft_p99"]
+            print(
+                f"  {title}: {r['seconds']:.3f} s; P99 {r['p99']:,.0f} "
+                f"({r['p99'] / exact - 1:+.0%} vs FFT exact {exact:,.0f}); exact compound "
+                f"{r['exact_seconds_per_million']:,.0f} s per million years, P99 "
+                f"{r['exact_p99']:,.0f} on {EXACT_YEARS:,} years "
+                f"({r['exact_p99'] / exact - 1:+.0%})"
+            )
     else:
         print(f"  skipped: {PYFAIR_PYTHON} not found (see the module docstring)")
 
