@@ -46,7 +46,8 @@ KERNEL_PYTHON := $(CURDIR)/$(PY)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help venv demo test lint typecheck format strip-notebooks check-notebooks \
-        bench clean deb-packages kernel lab dashboard app voila-static hub
+        bench bench-variance bench-large cluster clean deb-packages kernel lab dashboard app \
+        voila-static hub
 
 help: ## list the targets
 	@echo "riskbench: make TARGET"
@@ -176,8 +177,27 @@ $(HUB_MATHJAX):
 hub: $(HUB_ENV) kernel voila-static $(HUB_PROXY) $(HUB_MATHJAX) ## JupyterHub on 127.0.0.1:8000 (users: examples/hub_users.yaml)
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
-bench: $(BENCH_ENV) ## run the engine benchmarks (benchmarks/engine.py)
+bench: $(BENCH_ENV) ## engine benchmarks: floor, numpy, peers, Dask, dashboard latency (~10 min)
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/dask_scaling.py
+	cd benchmarks && ../$(PY) dashboard_latency.py
+
+bench-variance: $(BENCH_ENV) ## standard error by sampling method: random, lhs, sobol (~8 min)
+	$(PY) benchmarks/variance.py
+
+bench-large: $(BENCH_ENV) ## 10^8 simulated years over 50 scenarios with keep="summary" (~5 min)
+	$(PY) benchmarks/large_run.py
+
+# A Dask scheduler and workers on 127.0.0.1 for engine="dask" /
+# `riskbench run --scheduler tcp://127.0.0.1:8786` (docs/scale-out.md).
+DASK_PORT ?= 8786
+DASK_WORKERS ?= 2
+cluster: $(DEV_ENV) ## a Dask scheduler on tcp://127.0.0.1:$(DASK_PORT) and $(DASK_WORKERS) one-thread workers (Ctrl-C stops them)
+	trap 'kill $$(jobs -p) 2>/dev/null || true' EXIT; \
+	$(VENV)/bin/dask scheduler --host 127.0.0.1 --port $(DASK_PORT) --dashboard-address 127.0.0.1:0 & \
+	$(PY) -m riskbench.dask_worker tcp://127.0.0.1:$(DASK_PORT) --nworkers $(DASK_WORKERS) --nthreads 1 \
+	  --dashboard-address 127.0.0.1:0 & \
+	wait
 
 # --- check --------------------------------------------------------------------------
 

@@ -227,3 +227,52 @@ for _org in filter(None, os.environ.get("RISKBENCH_HUB_SCHEDULER_ORGS", "").spli
             },
         }
     )
+
+# -- dask-gateway (off): per-user Dask clusters behind the hub's login ------------------
+# Checked by hand with dask-gateway 2026.3 (docs/scale-out.md, which also has the
+# gateway's own dask_gateway_config.py); not part of the test suite. To use it, remove
+# the leading '# ' from the block below.
+# # Needs `pip install dask-gateway-server dask-gateway` in the hub's environment and
+# # dask-gateway in the users'. DASK_GATEWAY_API_TOKEN is a shared secret:
+# #   export DASK_GATEWAY_API_TOKEN=$(openssl rand -hex 32)
+# # Ports: the hub takes 8000 (proxy), 8001 (proxy API) and 8081 (hub API); the gateway
+# # takes 8020 (its API, for the users) and 8021 (the schedulers' traffic).
+# _GATEWAY_TOKEN = os.environ.get("DASK_GATEWAY_API_TOKEN")
+# _GATEWAY_URL = os.environ.get("DASK_GATEWAY_URL", "http://127.0.0.1:8020")
+# if _GATEWAY_TOKEN:
+#     c.JupyterHub.services.append(
+#         {
+#             "name": "dask-gateway",
+#             "api_token": _GATEWAY_TOKEN,
+#             # A managed service: the hub starts the gateway and restarts it if it exits
+#             # (leave "command" out to run the gateway yourself: systemd, Kubernetes).
+#             "command": [
+#                 str(VENV_BIN / "dask-gateway-server"),
+#                 "--config",
+#                 str(ROOT / "dask_gateway_config.py"),
+#             ],
+#             "environment": {"DASK_GATEWAY_API_TOKEN": _GATEWAY_TOKEN},
+#         }
+#     )
+#     # The gateway knows its service name (JUPYTERHUB_SERVICE_NAME) and then accepts
+#     # only tokens with access to it: give it to every user, and to the token each
+#     # user's server gets (JUPYTERHUB_API_TOKEN), which the notebooks log in with.
+#     c.JupyterHub.load_roles += [
+#         {"name": "user", "scopes": ["self", "access:services!service=dask-gateway"]},
+#         {
+#             "name": "server",
+#             "scopes": [
+#                 "users:activity!user",
+#                 "access:servers!server",
+#                 "access:services!service=dask-gateway",
+#             ],
+#         },
+#     ]
+#     # dask_gateway.Gateway() then needs no arguments in a notebook.
+#     c.Spawner.environment.update(
+#         {
+#             "DASK_GATEWAY__ADDRESS": _GATEWAY_URL,
+#             "DASK_GATEWAY__PROXY_ADDRESS": "gateway://127.0.0.1:8021",
+#             "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
+#         }
+#     )

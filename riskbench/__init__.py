@@ -33,6 +33,7 @@ from riskbench.dists import (
 from riskbench.engine import simulate
 from riskbench.errors import (
     CalibrationError,
+    Cancelled,
     MissingDependencyError,
     PermissionDenied,
     RiskbenchError,
@@ -86,6 +87,7 @@ _LAZY = {
     "scenario_run": "riskbench.runs.analysis",
     "board_pack": "riskbench.boardpack",
     "export_run": "riskbench.exports",
+    "StreamedResult": "riskbench.streaming",
 }
 
 
@@ -110,6 +112,7 @@ __all__ = [
     "Bernoulli",
     "Beta",
     "CalibrationError",
+    "Cancelled",
     "Combined",
     "Constant",
     "DependencyGraph",

@@ -146,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         "without tornado, --trials or --seed (default: %(default)s)",
     )
     run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="simulate the blocks on a Dask cluster (needs the dask extra): local:N starts "
+        "a local cluster of N worker processes, tcp://HOST:PORT uses a running scheduler; "
+        "the numbers are the same as without it",
+    )
+    run.add_argument(
         "--workspace",
         metavar="ORG",
         help="also store the run in organisation ORG's workspace (embedded PostgreSQL under "
@@ -163,6 +170,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also save every simulated year in DIR/result/ (Parquet; needs the io extra), "
         "loadable with riskbench.SimulationResult.load",
+    )
+    run.add_argument(
+        "--sampling",
+        choices=("random", "lhs", "sobol"),
+        default="random",
+        help="random: plain Monte Carlo; lhs or sobol: stratified within each block (a "
+        "smaller standard error of the mean, less so for the tail; the numbers differ "
+        "from random's but are as reproducible) (default: %(default)s)",
+    )
+    run.add_argument(
+        "--keep",
+        choices=("years", "summary"),
+        default="years",
+        help="years: keep every simulated year of every scenario; summary: keep the "
+        "portfolio's years and a summary of each scenario (quantiles within 0.5%%), for "
+        "runs too large to hold; skips the tornado, --save-years and --workspace "
+        "(default: %(default)s)",
     )
 
     validate = sub.add_parser(
@@ -331,8 +355,9 @@ def _write_outputs(result: Any, summary: Any, folder: Path, args: argparse.Names
 
     from riskbench.plotting import exceedance_chart, tornado_chart
     from riskbench.results import SimulationResult
+    from riskbench.streaming import StreamedResult
 
-    simulated = isinstance(result, SimulationResult)
+    simulated = isinstance(result, SimulationResult | StreamedResult)
     written: list[str] = []
 
     def chart(name: str, draw: Callable[[Any], Any], size: tuple[float, float]) -> None:
@@ -372,7 +397,7 @@ def _write_outputs(result: Any, summary: Any, folder: Path, args: argparse.Names
         lambda ax: exceedance_chart(result, scenarios=list(biggest), ax=ax),
         (9.0, 5.5),
     )
-    if simulated:
+    if isinstance(result, SimulationResult):  # a summary keeps no years to swing
         t = result.tornado(trials=min(result.trials, TORNADO_TRIALS))
         t.table.to_csv(folder / "tornado.csv", index=False)
         written.append("tornado.csv")
@@ -395,6 +420,51 @@ def _write_outputs(result: Any, summary: Any, folder: Path, args: argparse.Names
     return written
 
 
+def _check_summary_options(args: argparse.Namespace) -> None:
+    """``--keep summary`` keeps no per-scenario years: refuse what needs them."""
+    issues = [
+        Issue(flag, "needs --keep years: --keep summary keeps no per-scenario years")
+        for flag, given in (("--save-years", args.save_years), ("--workspace", args.workspace))
+        if given
+    ]
+    if args.engine == "fft":
+        issues.append(Issue("--keep", "summary needs a Monte Carlo engine, not --engine fft"))
+    if issues:
+        raise ValidationError(issues)
+
+
+def _check_scheduler_options(args: argparse.Namespace) -> None:
+    """``--scheduler`` runs the Monte Carlo blocks on a Dask cluster instead of threads."""
+    from riskbench.executors import parse_scheduler
+
+    parse_scheduler(args.scheduler, loc="--scheduler")
+    issues = []
+    if args.engine == "fft":
+        issues.append(Issue("--scheduler", "needs --engine local: the fft engine runs no blocks"))
+    if args.workers is not None:
+        issues.append(
+            Issue(
+                "--workers",
+                "sets threads of this process: with --scheduler the cluster's workers run the "
+                "blocks (local:N for N local workers)",
+            )
+        )
+    if issues:
+        raise ValidationError(issues)
+
+
+@contextlib.contextmanager
+def _scheduler(args: argparse.Namespace) -> Iterator[Any]:
+    """The Dask client of ``--scheduler`` (``None`` without it), closed afterwards."""
+    if args.scheduler is None:
+        yield None
+        return
+    from riskbench.executors import connect
+
+    with connect(args.scheduler, loc="--scheduler") as client:
+        yield client
+
+
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from riskbench.cards import load_portfolio
     from riskbench.engine import simulate
@@ -408,6 +478,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise ValidationError(
             [Issue("--workspace", "needs --engine local: the workspace stores simulated runs")]
         )
+    if args.keep == "summary":
+        _check_summary_options(args)
+    if args.scheduler is not None:
+        _check_scheduler_options(args)
     target = Path(args.out)
     _check_out(target)
     portfolio = load_portfolio(args.card)
@@ -416,7 +490,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         result: Any = simulate(portfolio, engine="fft", basis=args.basis)
     else:
         show = args.trials >= PROGRESS_TRIALS or err.isatty()
-        with _progress_bar(args.trials, show) as progress:
+        with _scheduler(args) as client, _progress_bar(args.trials, show) as progress:
             result = simulate(
                 portfolio,
                 trials=args.trials,
@@ -424,6 +498,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 basis=args.basis,
                 workers=args.workers,
                 progress=progress,
+                keep=args.keep,
+                sampling=args.sampling,
+                engine="local" if client is None else "dask",
+                client=client,
             )
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -453,6 +531,12 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"outputs in {target}:", file=out)
     for name in written:
         print(f"  {target / name}", file=out)
+    if args.keep == "summary":
+        print(
+            "skipped tornado.csv and tornado.png: the tornado needs every simulated year "
+            "(--keep years); scenario quantiles are sketched within 0.5% (manifest.json)",
+            file=out,
+        )
     if args.workspace:
         from riskbench.files import riskbench_home
         from riskbench.workspace import Workspace

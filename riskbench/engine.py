@@ -11,7 +11,9 @@ The trials are cut into blocks of ``block_size`` years. Block ``b`` of scenario
 where ``key(s)`` is a hash of the scenario id; the correlation step of block
 ``b`` has a stream of its own too. So a seed gives the same numbers whichever
 worker runs a block, in whatever order, and adding a scenario leaves the others'
-draws unchanged (common random numbers for what-if comparisons).
+draws unchanged (common random numbers for what-if comparisons). With
+``sampling="lhs"`` or ``"sobol"`` a block's draws are stratified within the block,
+from the same streams (:mod:`riskbench.sampling`), so all of this still holds.
 
 Examples
 --------
@@ -29,19 +31,26 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import deque
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from riskbench.correlation import normal_scores_target, rank_positions
 from riskbench.errors import Issue, RiskbenchError, ValidationError
+from riskbench.executors import map_blocks
 from riskbench.results import ExactResult, SimulationResult
+from riskbench.sampling import Sampling, check_sampling, draw_counts, draw_events
 from riskbench.scenario import Layer, Portfolio, Scenario
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from riskbench.streaming import StreamedResult
 
 __all__ = ["BLOCK_SIZE", "ENGINE_VERSION", "simulate"]
 
@@ -75,6 +84,7 @@ class Plan:
     # The largest event per year is simulated when scenarios are correlated; for an
     # independent portfolio its distribution is exact without it (see results).
     track_max: bool = True
+    sampling: Sampling = "random"
 
     @property
     def n_blocks(self) -> int:
@@ -123,6 +133,16 @@ class Sink:
             any_event=r._any_event[start:stop],
         )
 
+    def store(self, block: Block, start: int, stop: int) -> None:
+        """Copy a block simulated elsewhere (a Dask worker) into its slices."""
+        mine = self.block(block.index, start, stop)
+        mine.losses[:] = block.losses
+        mine.counts[:] = block.counts
+        mine.annual[:] = block.annual
+        mine.any_event[:] = block.any_event
+        if mine.max_event is not None and block.max_event is not None:
+            mine.max_event[:] = block.max_event
+
 
 def _empty_block(plan: Plan, b: int, n: int) -> Block:
     return Block(
@@ -143,6 +163,7 @@ def make_plan(
     basis: Basis = "net",
     block_size: int = BLOCK_SIZE,
     track_max: bool | None = None,
+    sampling: Sampling = "random",
 ) -> Plan:
     entropy = np.random.SeedSequence(seed).entropy
     assert isinstance(entropy, int)
@@ -167,6 +188,7 @@ def make_plan(
         basis=basis,
         correlated=correlated,
         target=target,
+        sampling=sampling,
     )
 
 
@@ -264,13 +286,13 @@ def simulate_block(plan: Plan, b: int, sink: Sink | None = None) -> Block:
     column = {s: j for j, s in enumerate(plan.correlated)}
     for s, scenario in enumerate(plan.scenarios):
         rng = plan.rng(b, scenario_key(scenario.id))
-        c = np.asarray(scenario.frequency.sample(n, rng), dtype=np.int64)
+        c = draw_counts(scenario.frequency, n, rng, plan.sampling)
         if n and int(c.max()) > limit:
             raise RiskbenchError(
                 f"{scenario.id}: {int(c.max()):,} events in one year exceed what a "
                 f"result can count ({limit:,})"
             )
-        events = np.asarray(scenario.severity.sample(int(c.sum()), rng), dtype=float)
+        events = draw_events(scenario.severity, int(c.sum()), rng, plan.sampling)
         correlated = positions is not None and s in column
         years = Years(c, events.size, compact=not correlated)
         year, biggest = scenario_year_losses(
@@ -312,6 +334,7 @@ def plan_for(result: SimulationResult, *, track_max: bool | None = None) -> Plan
         basis=result.basis,  # type: ignore[arg-type]
         block_size=result.block_size,
         track_max=track_max,
+        sampling=result.sampling,  # type: ignore[arg-type]
     )
 
 
@@ -335,24 +358,9 @@ def run_blocks(
     numpy's generators release the GIL while drawing, so threads use several cores.
     At most ``workers + 1`` blocks are held at once, which bounds memory.
     """
-    order = list(blocks)
-    if workers <= 1:
-        for b in order:
-            yield simulate_block(plan, b, sink)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[Block]] = deque()
-        it = iter(order)
-        for b in it:
-            pending.append(pool.submit(simulate_block, plan, b, sink))
-            if len(pending) >= workers:
-                break
-        while pending:
-            block = pending.popleft().result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(simulate_block, plan, nxt, sink))
-            yield block
+    fn = partial(simulate_block, sink=sink)
+    for _, block in map_blocks(fn, plan, blocks, workers=max(1, workers)):
+        yield block
 
 
 def _check_options(
@@ -365,8 +373,8 @@ def _check_options(
         isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
     ):
         issues.append(Issue("seed", f"must be a non-negative integer or None, got {seed!r}"))
-    if engine not in ("local", "fft"):
-        issues.append(Issue("engine", f"must be one of 'local', 'fft', got {engine!r}"))
+    if engine not in ("local", "dask", "fft"):
+        issues.append(Issue("engine", f"must be one of 'local', 'dask', 'fft', got {engine!r}"))
     if basis not in ("net", "gross", "ceded"):
         issues.append(Issue("basis", f"must be one of 'net', 'gross', 'ceded', got {basis!r}"))
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -375,6 +383,38 @@ def _check_options(
         issues.append(Issue("block_size", f"must be an integer >= 16, got {block_size!r}"))
     if issues:
         raise ValidationError(issues)
+
+
+def _check_engine_options(engine: Any, workers: Any, client: Any) -> None:
+    if client is not None and engine != "dask":
+        raise ValidationError(
+            [Issue("client", f"is an option of engine='dask' only, got engine={engine!r}")]
+        )
+    if workers is not None and engine == "dask":
+        raise ValidationError(
+            [
+                Issue(
+                    "workers",
+                    "is an option of engine='local' only: with engine='dask' the cluster's "
+                    "workers run the blocks (client='local:N' for N local workers)",
+                )
+            ]
+        )
+
+
+def _check_keep(keep: Any, engine: Any) -> None:
+    if keep not in ("years", "summary"):
+        raise ValidationError([Issue("keep", f"must be one of 'years', 'summary', got {keep!r}")])
+    if keep == "summary" and engine == "fft":
+        raise ValidationError(
+            [
+                Issue(
+                    "keep",
+                    "'summary' is for the Monte Carlo engines ('local', 'dask'): "
+                    "engine='fft' simulates no years",
+                )
+            ]
+        )
 
 
 def as_portfolio(value: Portfolio | Scenario | Sequence[Scenario]) -> Portfolio:
@@ -395,13 +435,17 @@ def simulate(
     trials: int = 100_000,
     seed: int | None = None,
     *,
-    engine: Literal["local", "fft"] = "local",
+    engine: Literal["local", "dask", "fft"] = "local",
     basis: Basis = "net",
     workers: int | None = None,
     block_size: int = BLOCK_SIZE,
+    sampling: Sampling = "random",
     progress: Progress | None = None,
+    client: Client | str | None = None,
+    cancel: threading.Event | None = None,
+    keep: Literal["years", "summary"] = "years",
     **fft_options: Any,
-) -> SimulationResult | ExactResult:
+) -> SimulationResult | ExactResult | StreamedResult:
     """Simulate the annual losses of a portfolio.
 
     Parameters
@@ -414,24 +458,47 @@ def simulate(
         Seed of the run; ``None`` draws one from the operating system and records
         it on the result (``result.seed``), so every run can be repeated.
     engine
-        ``"local"``: Monte Carlo in this process. ``"fft"``: the exact aggregate
-        distribution of an independent portfolio (see :func:`riskbench.fft.aggregate`);
-        ``trials`` and ``seed`` are then ignored.
+        ``"local"``: Monte Carlo in this process. ``"dask"``: the same blocks on the
+        workers of a Dask cluster (see ``client``), bit-identical to ``"local"``.
+        ``"fft"``: the exact aggregate distribution of an independent portfolio (see
+        :func:`riskbench.fft.aggregate`); ``trials`` and ``seed`` are then ignored.
     basis
         ``"net"`` (default): losses retained after insurance; ``"gross"``: before
         insurance; ``"ceded"``: what insurance pays.
     workers
-        Threads to run blocks on (default: the number of CPUs, at most the number of
-        blocks). The numbers do not depend on it.
+        Threads to run blocks on with ``engine="local"`` (default: the number of CPUs,
+        at most the number of blocks). The numbers do not depend on it.
     block_size
         Years per block: part of the fixed layout, so changing it changes the numbers.
+    sampling
+        ``"random"`` (default): plain Monte Carlo. ``"lhs"`` (Latin hypercube) or
+        ``"sobol"`` (scrambled Sobol'): counts and event losses by inverse transform
+        of uniforms stratified within each block, for a smaller standard error of
+        the mean at the same ``trials`` (see :mod:`riskbench.sampling`). Part of the
+        run's identity; ignored by ``engine="fft"``.
     progress
         Called as ``progress(done_years, trials)`` after each block.
+    client
+        For ``engine="dask"`` only: ``None`` (default) starts a local cluster of one
+        worker process per CPU for this call; ``"local:N"`` one of ``N`` workers; a
+        scheduler address such as ``"tcp://host:8786"``; or a ``distributed.Client``
+        (a dask-gateway cluster's ``get_client()`` too). See docs/scale-out.md.
+    cancel
+        A :class:`threading.Event`: setting it (from another thread, or from
+        ``progress``) stops the run within about a block and raises
+        :class:`~riskbench.errors.Cancelled`.
+    keep
+        ``"years"`` (default): keep every simulated year of every scenario. ``"summary"``:
+        reduce each block where it runs and keep the portfolio's annual losses (8 bytes
+        a year) and a summary of each scenario, for runs too large to hold (see
+        :mod:`riskbench.streaming`); returns a :class:`~riskbench.streaming.StreamedResult`.
 
     Returns
     -------
     SimulationResult
-        For ``engine="local"``; :class:`~riskbench.results.ExactResult` for ``"fft"``.
+        For ``"local"`` and ``"dask"``; :class:`~riskbench.results.ExactResult` for
+        ``"fft"``.
+        With ``keep="summary"``, a :class:`~riskbench.streaming.StreamedResult`.
 
     Examples
     --------
@@ -445,7 +512,10 @@ def simulate(
     workers_given = workers
     workers = workers if workers is not None else 1
     _check_options(trials, seed, engine, basis, workers, block_size)
+    _check_engine_options(engine, workers_given, client)
+    _check_keep(keep, engine)
     pf = as_portfolio(portfolio)
+    check_sampling(sampling, () if engine == "fft" else pf.scenarios)
     if engine == "fft":
         from riskbench.fft import aggregate
 
@@ -454,9 +524,23 @@ def simulate(
         raise ValidationError(
             [Issue(k, "is an option of engine='fft' only") for k in sorted(fft_options)]
         )
-    plan = make_plan(pf, trials=int(trials), seed=seed, basis=basis, block_size=block_size)
+    plan = make_plan(
+        pf, trials=int(trials), seed=seed, basis=basis, block_size=block_size, sampling=sampling
+    )
     if workers_given is None:
         workers = max(1, min(os.cpu_count() or 1, plan.n_blocks))
+    if keep == "summary":
+        from riskbench.streaming import simulate_summary
+
+        return simulate_summary(
+            pf,
+            plan,
+            engine=engine,
+            client=client,
+            workers=workers,
+            cancel=cancel,
+            progress=progress,
+        )
     result = SimulationResult.allocate(
         pf,
         track_max=plan.track_max,
@@ -466,9 +550,24 @@ def simulate(
         block_size=block_size,
         engine_version=ENGINE_VERSION,
         count_dtype=plan.count_dtype,
+        sampling=sampling,
     )
-    for block in run_blocks(plan, range(plan.n_blocks), workers=workers, sink=Sink(result)):
-        _, stop = plan.block_bounds(block.index)
-        if progress is not None:
-            progress(stop, plan.trials)
+    sink = Sink(result)
+    blocks = range(plan.n_blocks)
+    if engine == "dask":
+        # The blocks come back from the workers as arrays, in block order.
+        for b, block in map_blocks(
+            simulate_block,
+            plan,
+            blocks,
+            engine="dask",
+            client=client,
+            cancel=cancel,
+            progress=progress,
+        ):
+            sink.store(block, *plan.block_bounds(b))
+    else:
+        fn = partial(simulate_block, sink=sink)
+        for _ in map_blocks(fn, plan, blocks, workers=workers, cancel=cancel, progress=progress):
+            pass
     return result

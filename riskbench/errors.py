@@ -9,6 +9,7 @@ Every error the package raises on purpose derives from :class:`RiskbenchError`::
     │   └── PermissionDenied     the user's role does not allow the action
     ├── CalibrationError         a fit did not converge or is not trustworthy
     ├── RunError                 a parameterised notebook run failed (carries the cell)
+    ├── Cancelled                a simulation was cancelled (its cancel event was set)
     └── MissingDependencyError   an optional extra is not installed; also an ImportError
 
     RiskbenchWarning             base of the package's warnings (a UserWarning)
@@ -27,6 +28,7 @@ from typing import Self
 
 __all__ = [
     "CalibrationError",
+    "Cancelled",
     "CorrelationRepairWarning",
     "Issue",
     "MissingDependencyError",
@@ -143,6 +145,15 @@ class RunError(RiskbenchError):
         self.cell_index = cell_index
         self.issues: tuple[Issue, ...] = tuple(issues)
         super().__init__(message if cell_index is None else f"cell {cell_index}: {message}")
+
+
+class Cancelled(RiskbenchError):
+    """A simulation was cancelled before it finished; ``done`` of ``total`` blocks were."""
+
+    def __init__(self, *, done: int, total: int):
+        self.done = done
+        self.total = total
+        super().__init__(f"simulation cancelled after {done} of {total} blocks")
 
 
 class MissingDependencyError(RiskbenchError, ImportError):

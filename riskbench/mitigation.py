@@ -49,7 +49,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -68,8 +68,12 @@ from riskbench.dists import (
 )
 from riskbench.engine import simulate
 from riskbench.errors import Issue, ValidationError
+from riskbench.executors import Engine, shared_client
 from riskbench.results import SimulationResult
 from riskbench.scenario import Insurance, Portfolio, Scenario
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "Mitigation",
@@ -288,10 +292,21 @@ class _Columns:
     mitigations changes only the columns of the scenarios it touches.
     """
 
-    def __init__(self, portfolio: Portfolio, *, trials: int, seed: int | None, workers: int | None):
+    def __init__(
+        self,
+        portfolio: Portfolio,
+        *,
+        trials: int,
+        seed: int | None,
+        workers: int | None,
+        engine: Engine = "local",
+        client: Client | str | None = None,
+    ):
         self.portfolio = portfolio
         self.workers = workers
-        base = simulate(portfolio, trials=trials, seed=seed, workers=workers)
+        self.engine: Engine = engine
+        self.client = client
+        base = self._simulate(portfolio, trials, seed)
         assert isinstance(base, SimulationResult)
         self.trials = base.trials
         self.seed = base.seed
@@ -302,6 +317,18 @@ class _Columns:
         off = np.abs(m - np.eye(len(m))).sum(axis=0) > 0
         self.correlated = {sid for sid, o in zip(portfolio.ids, off, strict=True) if o}
         self._cache: dict[tuple[str, frozenset[str]], FloatArray] = {}
+
+    def _simulate(self, portfolio: Portfolio, trials: int, seed: int | None) -> SimulationResult:
+        res = simulate(
+            portfolio,
+            trials=trials,
+            seed=seed,
+            workers=self.workers,
+            engine=self.engine,
+            client=self.client,
+        )
+        assert isinstance(res, SimulationResult)
+        return res
 
     def column(self, sid: str, mitigations: Sequence[Mitigation]) -> FloatArray:
         mine = [m for m in mitigations if sid in m.scenarios]
@@ -316,8 +343,7 @@ class _Columns:
                 pf = self.portfolio.with_scenarios(scen)
             else:
                 pf = Portfolio([changed])
-            res = simulate(pf, trials=self.trials, seed=self.seed, workers=self.workers)
-            assert isinstance(res, SimulationResult)
+            res = self._simulate(pf, self.trials, self.seed)
             self._cache[key] = res.scenario_losses(sid)
         return self._cache[key]
 
@@ -447,6 +473,8 @@ def evaluate_mitigations(
     horizon_years: int = 5,
     discount_rate: float = 0.08,
     workers: int | None = None,
+    engine: Engine = "local",
+    client: Client | str | None = None,
 ) -> MitigationReport:
     """Baseline, each mitigation alone, and the plan, all from the same random numbers.
 
@@ -462,6 +490,9 @@ def evaluate_mitigations(
         NPV horizon and the yearly discount rate (a fraction).
     workers
         Threads for the simulation (the numbers do not depend on it).
+    engine, client
+        ``engine="dask"`` runs the simulations on a Dask cluster, all through one
+        ``client`` (as for :func:`riskbench.simulate`); the numbers are the same.
 
     Returns
     -------
@@ -486,14 +517,17 @@ def evaluate_mitigations(
     mitigations = list(mitigations)
     check_mitigations(portfolio, mitigations)
     chosen = _by_id(mitigations, plan if plan is not None else [m.id for m in mitigations], "plan")
-    cols = _Columns(portfolio, trials=trials, seed=seed, workers=workers)
-    rows = [_row("baseline", [], cols.base_annual, {}, horizon_years, discount_rate)]
-    base = {k: rows[0][k] for k in ("eal", "p95", "p99")}
-    losses = {"baseline": cols.base_annual}
-    for m in mitigations:
-        losses[m.id] = cols.annual([m])
-        rows.append(_row(m.id, [m], losses[m.id], base, horizon_years, discount_rate))
-    losses["plan"] = cols.annual(chosen)
+    with shared_client(engine, client) as c:
+        cols = _Columns(
+            portfolio, trials=trials, seed=seed, workers=workers, engine=engine, client=c
+        )
+        rows = [_row("baseline", [], cols.base_annual, {}, horizon_years, discount_rate)]
+        base = {k: rows[0][k] for k in ("eal", "p95", "p99")}
+        losses = {"baseline": cols.base_annual}
+        for m in mitigations:
+            losses[m.id] = cols.annual([m])
+            rows.append(_row(m.id, [m], losses[m.id], base, horizon_years, discount_rate))
+        losses["plan"] = cols.annual(chosen)
     rows.append(_row("plan", chosen, losses["plan"], base, horizon_years, discount_rate))
     table = pd.DataFrame(rows).set_index("name")
     table.index.name = None
@@ -647,6 +681,8 @@ def optimize_mitigations(
     seed: int | None,
     max_exact: int = 20,
     workers: int | None = None,
+    engine: Engine = "local",
+    client: Client | str | None = None,
 ) -> OptimizationResult:
     """The affordable set of mitigations that minimises the residual annual loss.
 
@@ -670,6 +706,8 @@ def optimize_mitigations(
         increasing.
     max_exact
         The most mitigations searched exhaustively (2**n subsets).
+    workers, engine, client
+        Where the simulations run, as for :func:`evaluate_mitigations`.
 
     Examples
     --------
@@ -714,7 +752,6 @@ def optimize_mitigations(
     _check_options(trials, 1, 0.0)
     mitigations = list(mitigations)
     check_mitigations(portfolio, mitigations)
-    cols = _Columns(portfolio, trials=trials, seed=seed, workers=workers)
 
     def score(losses: FloatArray) -> float:
         if levels is not None and tolerated is not None:
@@ -723,17 +760,23 @@ def optimize_mitigations(
 
     costs = [m.annual_cost for m in mitigations]
     found: list[tuple[float, float, tuple[str, ...]]] = []
-    for size in range(len(mitigations) + 1):
-        any_fits = False
-        for combo in itertools.combinations(range(len(mitigations)), size):
-            cost = sum(costs[i] for i in combo)
-            if cost > budget_per_year * (1 + 1e-12):
-                continue
-            any_fits = True
-            chosen = [mitigations[i] for i in combo]
-            found.append((cost, score(cols.annual(chosen)), tuple(m.id for m in chosen)))
-        if not any_fits:  # every larger set costs at least as much as a smaller one
-            break
+    with shared_client(engine, client) as c:
+        cols = _Columns(
+            portfolio, trials=trials, seed=seed, workers=workers, engine=engine, client=c
+        )
+        for size in range(len(mitigations) + 1):
+            any_fits = False
+            for combo in itertools.combinations(range(len(mitigations)), size):
+                cost = sum(costs[i] for i in combo)
+                if cost > budget_per_year * (1 + 1e-12):
+                    continue
+                any_fits = True
+                chosen = [mitigations[i] for i in combo]
+                found.append((cost, score(cols.annual(chosen)), tuple(m.id for m in chosen)))
+            if not any_fits:  # every larger set costs at least as much as a smaller one
+                break
+        best = min(found, key=lambda t: (t[1], t[0], len(t[2])))
+        best_losses = cols.annual(_by_id(mitigations, best[2], "best"))
     found.sort(key=lambda t: (t[0], t[1], len(t[2])))
     frontier = []
     best_so_far = math.inf
@@ -741,10 +784,9 @@ def optimize_mitigations(
         if value < best_so_far:
             frontier.append({"mitigations": ids, "annual_cost": cost, "objective": value})
             best_so_far = value
-    best = min(found, key=lambda t: (t[1], t[0], len(t[2])))
     curve = None
     if levels is not None and tolerated is not None:
-        exceed = _exceedance(cols.annual(_by_id(mitigations, best[2], "best")), levels)
+        exceed = _exceedance(best_losses, levels)
         curve = pd.DataFrame(
             {"loss": levels, "probability": tolerated, "exceedance": exceed}
         ).assign(ratio=exceed / tolerated)

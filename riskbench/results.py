@@ -338,8 +338,9 @@ class SimulationResult(_ResultBase):
         Number of events per year and scenario.
     max_event : numpy.ndarray
         The largest single event loss in each year, across all scenarios.
-    trials, seed, basis, block_size
-        How the run was made; ``seed`` is the entropy actually used.
+    trials, seed, basis, block_size, sampling
+        How the run was made; ``seed`` is the entropy actually used; ``sampling``
+        is ``"random"``, ``"lhs"`` or ``"sobol"`` (see :mod:`riskbench.sampling`).
     """
 
     engine = "local"
@@ -359,6 +360,7 @@ class SimulationResult(_ResultBase):
         block_size: int,
         engine_version: str,
         created_at: str | None = None,
+        sampling: str = "random",
     ):
         self.portfolio = portfolio
         self._losses = losses  # (scenarios, years), C order: each scenario contiguous
@@ -371,6 +373,7 @@ class SimulationResult(_ResultBase):
         self.basis = basis
         self.block_size = block_size
         self.engine_version = engine_version
+        self.sampling = sampling
         self.created_at = created_at or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
     # -- construction by the engine ------------------------------------------------
@@ -386,6 +389,7 @@ class SimulationResult(_ResultBase):
         engine_version: str,
         count_dtype: type[np.unsignedinteger[Any]] = np.uint32,
         track_max: bool = True,
+        sampling: str = "random",
     ) -> SimulationResult:
         """Empty arrays for the engine to fill, block by block."""
         k = len(portfolio.scenarios)
@@ -401,6 +405,7 @@ class SimulationResult(_ResultBase):
             basis=basis,
             block_size=block_size,
             engine_version=engine_version,
+            sampling=sampling,
         )
 
     # -- data -----------------------------------------------------------------------
@@ -491,7 +496,8 @@ class SimulationResult(_ResultBase):
 
     # -- provenance and files ---------------------------------------------------------
     def input_hash(self) -> str:
-        """SHA-256 of what determines the numbers: card, trials, seed, basis, layout, engine."""
+        """SHA-256 of what determines the numbers: card, trials, seed, basis, layout,
+        engine and sampling."""
         return input_hash(
             self.portfolio,
             trials=self.trials,
@@ -499,6 +505,7 @@ class SimulationResult(_ResultBase):
             basis=self.basis,
             block_size=self.block_size,
             engine_version=self.engine_version,
+            sampling=self.sampling,
         )
 
     def manifest(self) -> dict[str, Any]:
@@ -516,6 +523,7 @@ class SimulationResult(_ResultBase):
             "seed": str(self.seed),
             "basis": self.basis,
             "block_size": self.block_size,
+            "sampling": self.sampling,
             "input_hash": self.input_hash(),
             "created_at": self.created_at,
             "currency": self.currency,
@@ -596,6 +604,7 @@ class SimulationResult(_ResultBase):
             block_size=int(manifest["block_size"]),
             engine_version=manifest["engine_version"],
             created_at=manifest["created_at"],
+            sampling=manifest.get("sampling", "random"),  # saved before sampling existed
         )
         if result.input_hash() != manifest["input_hash"]:
             raise RiskbenchError(f"{folder}: the inputs do not match the manifest's input_hash")
@@ -604,7 +613,9 @@ class SimulationResult(_ResultBase):
     def __repr__(self) -> str:
         return (
             f"<SimulationResult {len(self.ids)} scenarios x {self.trials:,} years, "
-            f"seed={self.seed}, basis={self.basis}>"
+            f"seed={self.seed}, basis={self.basis}"
+            + ("" if self.sampling == "random" else f", sampling={self.sampling}")
+            + ">"
         )
 
 
@@ -631,6 +642,7 @@ def input_hash(
     basis: str,
     block_size: int,
     engine_version: str,
+    sampling: str = "random",
 ) -> str:
     """SHA-256 of a run's inputs: the same inputs always give the same numbers."""
     payload = {
@@ -641,6 +653,9 @@ def input_hash(
         "block_size": block_size,
         "engine_version": engine_version,
     }
+    # Plain Monte Carlo runs hash as they did before sampling existed (stored run ids).
+    if sampling != "random":
+        payload["sampling"] = sampling
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

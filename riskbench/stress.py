@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from scipy import optimize
 from riskbench.dists.base import _fmt
 from riskbench.engine import simulate
 from riskbench.errors import Issue, ValidationError
+from riskbench.executors import Engine, shared_client
 from riskbench.mitigation import Mitigation, apply_mitigations, check_mitigations
 from riskbench.results import PORTFOLIO, SimulationResult, _Samples
 from riskbench.scenario import Portfolio
@@ -59,6 +60,9 @@ from riskbench.shocks import (
     load_stress_sets,
     shock_from_dict,
 )
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "AddScenario",
@@ -99,8 +103,17 @@ def _as_shocks(shocks: Shock | StressSet | Sequence[Shock]) -> tuple[str, tuple[
     return ", ".join(repr(s) for s in items), items
 
 
-def _run(portfolio: Portfolio, trials: int, seed: int | None, workers: int | None) -> Any:
-    res = simulate(portfolio, trials=trials, seed=seed, workers=workers)
+def _run(
+    portfolio: Portfolio,
+    trials: int,
+    seed: int | None,
+    workers: int | None,
+    engine: Engine = "local",
+    client: Client | str | None = None,
+) -> Any:
+    res = simulate(
+        portfolio, trials=trials, seed=seed, workers=workers, engine=engine, client=client
+    )
     assert isinstance(res, SimulationResult)
     return res
 
@@ -231,6 +244,8 @@ def stress(
     seed: int | None = None,
     workers: int | None = None,
     mitigations: Sequence[Mitigation] | None = None,
+    engine: Engine = "local",
+    client: Client | str | None = None,
 ) -> StressResult:
     """Simulate ``portfolio`` with and without ``shocks`` from the same seed.
 
@@ -248,6 +263,9 @@ def stress(
         every scenario of both runs (with :func:`~riskbench.apply_mitigations`,
         after the other shocks), less any :class:`DropMitigation` in the stressed
         run. A ``DropMitigation`` without it is an error.
+    engine, client
+        ``engine="dask"`` runs both simulations on a Dask cluster (one ``client``
+        for both, as for :func:`riskbench.simulate`); the numbers are the same.
 
     Returns
     -------
@@ -267,8 +285,10 @@ def stress(
     plan = _check_plan(portfolio, mitigations)
     stressed_plan = _stressed_plan(items, plan, mitigations is not None)
     stressed_portfolio = _mitigated(_apply_all(items, portfolio), stressed_plan)
-    base = _run(_mitigated(portfolio, plan), trials, seed, workers)
-    return _compare(name, base, _run(stressed_portfolio, trials, base.seed, workers))
+    with shared_client(engine, client) as c:
+        base = _run(_mitigated(portfolio, plan), trials, seed, workers, engine, c)
+        stressed = _run(stressed_portfolio, trials, base.seed, workers, engine, c)
+    return _compare(name, base, stressed)
 
 
 def stress_all(
@@ -279,12 +299,15 @@ def stress_all(
     seed: int | None = None,
     workers: int | None = None,
     mitigations: Sequence[Mitigation] | None = None,
+    engine: Engine = "local",
+    client: Client | str | None = None,
 ) -> dict[str, StressResult]:
     """Run several stress sets against one baseline simulation (same seed for all).
 
     Every set is applied before anything is simulated, so a set that does not
     fit the portfolio fails fast, located as ``sets[name].shocks[j]...``.
-    ``mitigations`` is the plan in force, as for :func:`stress`.
+    ``mitigations`` is the plan in force, and ``engine`` and ``client`` choose where
+    the runs go (one client for all), as for :func:`stress`.
 
     Examples
     --------
@@ -304,11 +327,12 @@ def stress_all(
             stressed[s.name] = _mitigated(s.apply(portfolio), kept)
         except ValidationError as err:
             raise err.within(f"sets[{s.name}]") from None
-    base = _run(_mitigated(portfolio, plan), trials, seed, workers)
-    return {
-        name: _compare(name, base, _run(p, trials, base.seed, workers))
-        for name, p in stressed.items()
-    }
+    with shared_client(engine, client) as c:
+        base = _run(_mitigated(portfolio, plan), trials, seed, workers, engine, c)
+        return {
+            name: _compare(name, base, _run(p, trials, base.seed, workers, engine, c))
+            for name, p in stressed.items()
+        }
 
 
 # -------------------------------------------------------------------------- reverse

@@ -248,7 +248,7 @@ def test_options_are_validated_with_clear_messages(example_portfolio: rb.Portfol
         ({"trials": 0}, "trials: must be a whole number of years >= 1, got 0"),
         ({"trials": 1.5}, "trials: must be a whole number"),
         ({"seed": -1}, "seed: must be a non-negative integer or None, got -1"),
-        ({"engine": "gpu"}, "engine: must be one of 'local', 'fft', got 'gpu'"),
+        ({"engine": "gpu"}, "engine: must be one of 'local', 'dask', 'fft', got 'gpu'"),
         ({"basis": "after-tax"}, "basis: must be one of 'net', 'gross', 'ceded'"),
         ({"workers": 0}, "workers: must be an integer >= 1, got 0"),
     ]

@@ -3,6 +3,8 @@ inputs, and two visitors never share state."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import riskbench as rb
@@ -60,3 +62,30 @@ def test_two_visitors_do_not_share_state(result: rb.SimulationResult) -> None:
     assert second.what_if.severity_factor == 1.0
     assert first._frequency is not second._frequency  # widgets built per instance
     assert first.chart is not second.chart
+
+
+def test_cancel_stops_a_long_what_if_and_keeps_the_numbers(result: rb.SimulationResult) -> None:
+    long = 10_000_000  # about a minute on two cores if it were not cancelled
+    d = Dashboard(org="headless", result=result, trials=long)
+    before = d.headline
+    moving = threading.Event()
+    d._progress.param.watch(lambda e: moving.set() if e.new > 0 else None, "value")
+    thread = d.apply_in_background(severity_factor=3.0)
+    assert moving.wait(60), "the what-if never reported progress"
+    assert d._progress.visible
+    assert not d._cancel.disabled
+    d._cancel.clicks += 1  # the visitor clicks Cancel
+    thread.join(60)
+    assert not thread.is_alive()
+    assert d._progress.value < long  # stopped early
+    assert d.headline == before  # the previous numbers stay
+    assert "cancelled" in d._note.object
+    assert not d._progress.visible
+    assert d._cancel.disabled
+    # The next what-if runs to the end, with the bar full.
+    d.trials = TRIALS
+    run = d.apply(severity_factor=3.0)
+    assert run is not None
+    assert d.headline == f"EUR {run.var(0.99):,.0f}"
+    assert d._progress.value == TRIALS
+    assert d._note.object == ""

@@ -7,13 +7,15 @@ the workspace (with its simulated years, as ``riskbench run --workspace ORG
 --save-years`` stores them) and simulates nothing until the visitor moves a slider or
 ticks a mitigation: then the register is re-simulated with the same seed, through
 :func:`riskbench.stress` (the sliders are shocks, the ticked mitigations its plan), so
-the numbers shown are the ones the core gives for the same inputs.
+the numbers shown are the ones the core gives for the same inputs. A what-if run
+shows its progress and can be cancelled: the previous numbers then stay.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import panel as pn
 import param
 
 import riskbench as rb
+from riskbench.errors import Cancelled
 from riskbench.widgets._panel import extension
 
 __all__ = ["Dashboard", "WhatIf", "latest_run"]
@@ -64,23 +67,25 @@ class WhatIf(param.Parameterized):
         *,
         trials: int,
         seed: int,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> rb.SimulationResult:
-        """The what-if run: ``rb.stress(portfolio, shocks, trials=, seed=,
-        mitigations=ticked).stressed``; without a shock, the register with the ticked
-        mitigations applied (``riskbench.mitigation.apply_mitigations``), simulated
-        with the same seed."""
+        """The what-if run: the register under the shocks (``rb.StressSet.apply``) with
+        the ticked mitigations applied (``riskbench.mitigation.apply_mitigations``),
+        simulated with the same seed: the numbers of ``rb.stress(portfolio, shocks,
+        trials=, seed=, mitigations=ticked).stressed``, without its baseline run.
+        ``progress`` and ``cancel`` go to :func:`riskbench.simulate` (a set ``cancel``
+        raises :class:`~riskbench.errors.Cancelled`)."""
         from riskbench.mitigation import apply_mitigations
 
         ticked = [m for m in mitigations if m.id in self.plan]
         shocks = self.shocks()
         if shocks:
-            return rb.stress(
-                portfolio, shocks, trials=trials, seed=seed, mitigations=ticked or None
-            ).stressed
+            portfolio = rb.StressSet(name="what-if", shocks=shocks).apply(portfolio)
         mitigated = portfolio.with_scenarios(
             [apply_mitigations(s, ticked) for s in portfolio.scenarios]
         )
-        result = rb.simulate(mitigated, trials=trials, seed=seed)
+        result = rb.simulate(mitigated, trials=trials, seed=seed, progress=progress, cancel=cancel)
         assert isinstance(result, rb.SimulationResult)
         return result
 
@@ -140,6 +145,17 @@ class Dashboard(pn.viewable.Viewer):
         self.what_if = WhatIf()
         self._status = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._headline = pn.pane.Markdown("", css_classes=["rb-headline"])
+        # A what-if run in progress: its bar, its Cancel button and its cancel event.
+        self._progress = pn.indicators.Progress(
+            value=0, max=max(int(trials), 1), visible=False, sizing_mode="stretch_width"
+        )
+        self._cancel = pn.widgets.Button(
+            label="Cancel", color="warning", disabled=True, visible=False
+        )
+        self._cancel.on_click(lambda _event: self.cancel())
+        self._note = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._running: threading.Event | None = None
+        self._lock = threading.Lock()
         self._layout = pn.Column(self._status, sizing_mode="stretch_width")
         if self.result is None:
             self._status.object = (
@@ -212,6 +228,8 @@ class Dashboard(pn.viewable.Viewer):
         self._layout[:] = [
             self._status,
             self._headline,
+            pn.Row(self._progress, self._cancel, sizing_mode="stretch_width"),
+            self._note,
             pn.Row(controls, self.chart, sizing_mode="stretch_width"),
             pn.Tabs(
                 ("Impact matrix", self.matrix),
@@ -239,30 +257,86 @@ class Dashboard(pn.viewable.Viewer):
 
     # -- interaction --------------------------------------------------------------------
     def _on_slider(self, _event: Any) -> None:
-        self.apply(
+        self.apply_in_background(
             scenario=self._scenario.value,
             frequency_factor=self._frequency.value,
             severity_factor=self._severity.value,
         )
 
     def _on_plan(self, event: Any) -> None:
-        self.apply(plan=list(event.new))
+        self.apply_in_background(plan=list(event.new))
 
-    def apply(self, **changes: Any) -> rb.SimulationResult:
+    def apply(self, **changes: Any) -> rb.SimulationResult | None:
         """Change the what-if inputs (``scenario``, ``frequency_factor``,
-        ``severity_factor``, ``plan``) and re-simulate; the headline shows the p99."""
+        ``severity_factor``, ``plan``) and re-simulate; the headline shows the p99.
+
+        The progress bar follows the run and the Cancel button (or :meth:`cancel`)
+        stops it: then the previous numbers stay and ``None`` is returned. A new
+        what-if cancels the one still running.
+        """
         assert self.result is not None
+        cancel = threading.Event()
+        with self._lock:
+            if self._running is not None:
+                self._running.set()  # newer inputs supersede a run still going
+            self._running = cancel
         self.what_if.param.update(**changes)
-        self._layout.loading = True
+        self._progress.max = max(int(self.trials), 1)
+        self._progress.value = 0
+        self._progress.visible = self._cancel.visible = True
+        self._cancel.disabled = False
+        self._note.object = ""
+        run: rb.SimulationResult | None = None
         try:
             run = self.what_if.run(
-                self.result.portfolio, self.mitigations, trials=self.trials, seed=self.seed
+                self.result.portfolio,
+                self.mitigations,
+                trials=self.trials,
+                seed=self.seed,
+                progress=lambda done, _total: self._on_progress(cancel, done),
+                cancel=cancel,
             )
-            self.chart.update(run, residual=None)
-            self._show(run, what_if=True)
+        except Cancelled:
+            pass
         finally:
-            self._layout.loading = False
+            with self._lock:
+                current = self._running is cancel
+                if current:
+                    self._running = None
+            if current:
+                self._progress.visible = self._cancel.visible = False
+                self._cancel.disabled = True
+        if not current:  # a newer what-if has the page now
+            return None
+        if run is None:
+            self._note.object = "What-if cancelled: the numbers shown are the previous ones."
+            return None
+        self.chart.update(run, residual=None)
+        self._show(run, what_if=True)
         return run
+
+    def _on_progress(self, cancel: threading.Event, done: int) -> None:
+        with self._lock:
+            if self._running is not cancel:
+                return
+        self._progress.value = min(done, self._progress.max)
+
+    def apply_in_background(self, **changes: Any) -> threading.Thread:
+        """:meth:`apply` on a thread of its own, so that the page (and its Cancel
+        button) stays live while it runs; the sliders and mitigations call this."""
+        thread = threading.Thread(
+            target=self.apply, kwargs=changes, name="riskbench-what-if", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def cancel(self) -> None:
+        """Stop the what-if run in progress (the Cancel button); the previous numbers
+        stay shown."""
+        with self._lock:
+            running = self._running
+        if running is not None:
+            running.set()
 
     def __panel__(self) -> Any:
         return self._layout

@@ -145,8 +145,11 @@ def _narrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     result = None
     if args.trials:
         from riskbench.engine import simulate
+        from riskbench.results import SimulationResult
 
-        result = simulate(portfolio, trials=args.trials, seed=args.seed)
+        simulated = simulate(portfolio, trials=args.trials, seed=args.seed)
+        assert isinstance(simulated, SimulationResult)
+        result = simulated
     blocks = []
     for sid in wanted:
         n = narrate(

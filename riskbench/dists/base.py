@@ -111,6 +111,9 @@ class Distribution(pydantic.BaseModel):
     dist: ClassVar[str]
     positional: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[Literal["frequency", "value"]] = "value"
+    #: Whether ``ppf`` is the exact quantile function (to rounding), so that
+    #: stratified sampling (``simulate(..., sampling="lhs")``) may draw by it.
+    exact_ppf: ClassVar[bool] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         init_model(self, bind_positional(type(self).__name__, self.positional, args, kwargs))

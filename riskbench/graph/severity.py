@@ -40,6 +40,7 @@ class OutageLoss(Distribution):
     """
 
     dist: ClassVar[str] = "outage_loss"
+    exact_ppf: ClassVar[bool] = False  # ppf is tabulated at 2,001 quantiles
     days: Distribution
     table_days: tuple[float, ...] = Field(min_length=2)
     table_loss: tuple[float, ...] = Field(min_length=2)
