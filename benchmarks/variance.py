@@ -21,14 +21,12 @@ Run:     .venv/bin/python benchmarks/variance.py [--quick]   (--quick: 10**3..10
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from engine import machine_line  # benchmarks/engine.py, beside this file
 
 import riskbench as rb
 
@@ -62,23 +60,6 @@ PORTFOLIOS = {
     "register": lambda: rb.load_portfolio(ROOT / "examples" / "register.yaml"),
     "20 independent": independent_20,
 }
-
-
-def machine_line() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "unknown CPU",
-    )
-    return (
-        f"machine: {cpu}; {os.cpu_count()} cores; Python {platform.python_version()}; "
-        f"numpy {np.__version__}; riskbench {rb.__version__}; "
-        f"load avg {os.getloadavg()[0]:.2f}; "
-        f"{datetime.datetime.now().astimezone().isoformat(timespec='seconds')}"
-    )
 
 
 def measure(p: rb.Portfolio, trials: int, seeds: int, method: str) -> dict[str, float]:

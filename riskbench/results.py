@@ -510,30 +510,7 @@ class SimulationResult(_ResultBase):
 
     def manifest(self) -> dict[str, Any]:
         """What was run, with what, and when: enough to reproduce the numbers."""
-        import platform
-
-        import scipy
-
-        return {
-            "kind": "riskbench.SimulationResult",
-            "riskbench_version": _version(),
-            "engine": self.engine,
-            "engine_version": self.engine_version,
-            "trials": self.trials,
-            "seed": str(self.seed),
-            "basis": self.basis,
-            "block_size": self.block_size,
-            "sampling": self.sampling,
-            "input_hash": self.input_hash(),
-            "created_at": self.created_at,
-            "currency": self.currency,
-            "scenarios": list(self.ids),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "pandas": pd.__version__,
-            "portfolio": self.portfolio.to_dict(),
-        }
+        return run_manifest(self, "riskbench.SimulationResult")
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the result to the folder ``path`` (``years.parquet`` + ``manifest.json``).
@@ -632,6 +609,37 @@ def _plain_pages(shape: tuple[int, int], dtype: Any) -> NDArray[Any]:
         return np.zeros(shape, dtype=dtype)
     buffer = mmap.mmap(-1, size)
     return np.frombuffer(buffer, dtype=dtype).reshape(shape)
+
+
+def run_manifest(result: Any, kind: str, **extra: Any) -> dict[str, Any]:
+    """The manifest of a Monte Carlo result (``kind`` names its class): what was run,
+    with what, and when; ``extra`` adds the class's own keys."""
+    import platform
+
+    import scipy
+
+    return {
+        "kind": kind,
+        "riskbench_version": _version(),
+        "engine": result.engine,
+        "engine_version": result.engine_version,
+        **{k: v for k, v in extra.items() if k != "hashes"},
+        "trials": result.trials,
+        "seed": str(result.seed),
+        "basis": result.basis,
+        "block_size": result.block_size,
+        "sampling": result.sampling,
+        "input_hash": result.input_hash(),
+        **extra.get("hashes", {}),
+        "created_at": result.created_at,
+        "currency": result.currency,
+        "scenarios": list(result.ids),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "portfolio": result.portfolio.to_dict(),
+    }
 
 
 def input_hash(

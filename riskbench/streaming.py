@@ -81,8 +81,8 @@ from riskbench.results import (
     _Marginal,
     _ResultBase,
     _Samples,
-    _version,
     input_hash,
+    run_manifest,
 )
 from riskbench.scenario import Portfolio
 from riskbench.sketch import DEFAULT_ALPHA, QuantileSketch
@@ -503,33 +503,13 @@ class StreamedResult(_ResultBase):
 
     def manifest(self) -> dict[str, Any]:
         """What was run, with what, and when: enough to reproduce the numbers."""
-        import platform
-
-        import scipy
-
-        return {
-            "kind": "riskbench.StreamedResult",
-            "riskbench_version": _version(),
-            "engine": self.engine,
-            "engine_version": self.engine_version,
-            "keep": self.keep,
-            "sketch": {"kind": "log-bucket (DDSketch)", "relative_accuracy": self.sketch_alpha},
-            "trials": self.trials,
-            "seed": str(self.seed),
-            "basis": self.basis,
-            "block_size": self.block_size,
-            "sampling": self.sampling,
-            "input_hash": self.input_hash(),
-            "years_input_hash": self.years_input_hash(),
-            "created_at": self.created_at,
-            "currency": self.currency,
-            "scenarios": list(self.ids),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "pandas": pd.__version__,
-            "portfolio": self.portfolio.to_dict(),
-        }
+        return run_manifest(
+            self,
+            "riskbench.StreamedResult",
+            keep=self.keep,
+            sketch={"kind": "log-bucket (DDSketch)", "relative_accuracy": self.sketch_alpha},
+            hashes={"years_input_hash": self.years_input_hash()},
+        )
 
     def __repr__(self) -> str:
         return (
