@@ -498,15 +498,7 @@ class SimulationResult(_ResultBase):
     def input_hash(self) -> str:
         """SHA-256 of what determines the numbers: card, trials, seed, basis, layout,
         engine and sampling."""
-        return input_hash(
-            self.portfolio,
-            trials=self.trials,
-            seed=self.seed,
-            basis=self.basis,
-            block_size=self.block_size,
-            engine_version=self.engine_version,
-            sampling=self.sampling,
-        )
+        return layout_hash(self)
 
     def manifest(self) -> dict[str, Any]:
         """What was run, with what, and when: enough to reproduce the numbers."""
@@ -609,6 +601,20 @@ def _plain_pages(shape: tuple[int, int], dtype: Any) -> NDArray[Any]:
         return np.zeros(shape, dtype=dtype)
     buffer = mmap.mmap(-1, size)
     return np.frombuffer(buffer, dtype=dtype).reshape(shape)
+
+
+def layout_hash(result: Any) -> str:
+    """:func:`input_hash` of a Monte Carlo result's own inputs (what its every
+    simulated year depends on)."""
+    return input_hash(
+        result.portfolio,
+        trials=result.trials,
+        seed=result.seed,
+        basis=result.basis,
+        block_size=result.block_size,
+        engine_version=result.engine_version,
+        sampling=result.sampling,
+    )
 
 
 def run_manifest(result: Any, kind: str, **extra: Any) -> dict[str, Any]:

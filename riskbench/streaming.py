@@ -81,7 +81,7 @@ from riskbench.results import (
     _Marginal,
     _ResultBase,
     _Samples,
-    input_hash,
+    layout_hash,
     run_manifest,
 )
 from riskbench.scenario import Portfolio
@@ -479,15 +479,7 @@ class StreamedResult(_ResultBase):
     # -- provenance -----------------------------------------------------------------------
     def years_input_hash(self) -> str:
         """The input hash of the ``keep="years"`` run of the same inputs."""
-        return input_hash(
-            self.portfolio,
-            trials=self.trials,
-            seed=self.seed,
-            basis=self.basis,
-            block_size=self.block_size,
-            engine_version=self.engine_version,
-            sampling=self.sampling,
-        )
+        return layout_hash(self)
 
     def input_hash(self) -> str:
         """SHA-256 of what determines the numbers: the inputs of the same run with
