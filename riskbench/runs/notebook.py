@@ -164,15 +164,6 @@ def _defaults(nb: Any) -> dict[str, Any]:
     return {}
 
 
-def _is_scenario_run(path: Path) -> bool:
-    import nbformat
-
-    if not path.is_file():
-        return False
-    nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-    return _notebook_kind(nb) == _SCENARIO_RUN
-
-
 def _type_name(value: Any) -> str:
     return {bool: "true/false", int: "a whole number", float: "a number", str: "text"}.get(
         type(value), type(value).__name__
@@ -186,14 +177,22 @@ def check_parameters(notebook: str | os.PathLike[str], values: Mapping[str, Any]
 
     Raises :class:`~riskbench.errors.RunError` listing every bad name or value.
     """
+    path = Path(notebook)
+    return _check(_read_notebook(path), path, values)
+
+
+def _read_notebook(path: Path) -> Any:
     import nbformat
 
-    path = Path(notebook)
     if not path.is_file():
         raise RunError(
             f"no notebook at {path}", issues=[Issue("notebook", f"no file at {str(path)!r}")]
         )
-    nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    return nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+
+
+def _check(nb: Any, path: Path, values: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`check_parameters` of the notebook ``nb`` read from ``path``."""
     defaults = _defaults(nb)
     literal = {k: v for k, v in defaults.items() if v is not _NOT_LITERAL}
     if _notebook_kind(nb) == _SCENARIO_RUN:
@@ -400,10 +399,11 @@ def _run(
     folder = riskbench_home(home) / "runs" / ws.org / run_id
     store.require(ws, "analyst", "run a notebook")
     try:
-        scenario_kind = _is_scenario_run(nb_path)
+        nb = _read_notebook(nb_path)
+        scenario_kind = _notebook_kind(nb) == _SCENARIO_RUN
         if scenario_kind:
             values.setdefault("org", ws.org)
-        injected = check_parameters(nb_path, values)
+        injected = _check(nb, nb_path, values)
         if injected.get("org", ws.org) != ws.org:
             raise RunError(
                 f"bad run parameters:\n  org: {injected['org']!r} is not the organisation "

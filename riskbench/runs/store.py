@@ -134,14 +134,21 @@ def get(ws: Any, run_id: str) -> NotebookRun:
         return _from_row(row)
 
 
-def latest(
-    ws: Any, *, status: str = "succeeded", notebook: str | None = None
-) -> NotebookRun | None:
-    """The newest run with ``status`` (of ``notebook``, a file name, if given)."""
-    runs = [r for r in _all(ws) if r.status == status]
-    if notebook is not None:
-        runs = [r for r in runs if Path(r.notebook).name == Path(notebook).name]
-    return runs[-1] if runs else None
+def latest(ws: Any, *, status: str = "succeeded") -> NotebookRun | None:
+    """The newest run with ``status``, or None."""
+    from sqlalchemy import select
+
+    from riskbench.workspace.models import NotebookRun as Row
+
+    with ws._tx() as s:
+        ws._require(s, "viewer", "read notebook runs")
+        row = s.execute(
+            select(Row)
+            .where(Row.org_id == ws.org, Row.status == status)
+            .order_by(Row.started_at.desc(), Row.run_id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        return _from_row(row) if row is not None else None
 
 
 def _all(ws: Any) -> list[NotebookRun]:
