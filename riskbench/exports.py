@@ -51,6 +51,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SECTIONS",
     "ExportResult",
+    "check_export_folder",
     "export_run",
     "load_run_export",
     "run_export_schema",
@@ -415,7 +416,10 @@ def _check_formats(formats: Any) -> tuple[str, ...]:
     return tuple(f for f in FORMATS if f in chosen)
 
 
-def _check_folder(folder: Any) -> Path:
+def check_export_folder(folder: Any) -> Path:
+    """``folder`` as a path, if an export may be written there: a new or empty folder,
+    or an earlier export (it has a ``manifest.json``), which is replaced; any other
+    folder is refused (a :class:`~riskbench.errors.ValidationError` naming it)."""
     if not isinstance(folder, str | os.PathLike) or not str(folder).strip():
         raise ValidationError([Issue("folder", f"give a folder to export into, got {folder!r}")])
     target = Path(folder)
@@ -507,7 +511,7 @@ def export_run(
             [Issue("outputs", f"must be a RunOutputs, got {type(outputs).__name__}")]
         )
     chosen = _check_formats(formats)
-    target = _check_folder(folder)
+    target = check_export_folder(folder)
     run_id = run_id or outputs.meta.get("run_id") or outputs.meta.get("sim_run_id")
     if workspace is not None and not run_id:
         raise ValidationError(

@@ -44,6 +44,8 @@ import param
 
 from riskbench.ai.narrate import narrate
 from riskbench.errors import Issue, ValidationError
+from riskbench.exports import MANIFEST_FILE as MANIFEST
+from riskbench.exports import check_export_folder
 from riskbench.files import atomic_write_text, replace_dir, sha256_file
 from riskbench.matrix import ImpactMatrix
 from riskbench.mitigation import Mitigation, evaluate_mitigations
@@ -63,7 +65,6 @@ _SECTION_LABELS = {
     "mitigations": "Mitigations",
     "narratives": "Narratives",
 }
-MANIFEST = "manifest.json"
 
 
 def _plain(v: Any) -> Any:
@@ -241,21 +242,7 @@ class ReportWizard(pn.viewable.Viewer):
         refused. With a workspace each file is recorded as an export of the run, with
         the section as its kind (``manifest`` for the manifest).
         """
-        target = Path(folder)
-        if not str(folder).strip():
-            raise ValidationError([Issue("folder", "give a folder to export into")])
-        if target.exists() and (
-            not target.is_dir() or (any(target.iterdir()) and not (target / MANIFEST).is_file())
-        ):
-            raise ValidationError(
-                [
-                    Issue(
-                        "folder",
-                        f"{str(target)!r} exists and is not an earlier export (no "
-                        f"{MANIFEST}): choose a new or empty folder",
-                    )
-                ]
-            )
+        target = check_export_folder(folder)
         pack = self.fmt in BOARD_PACK_FORMATS
         contents = [] if pack else self._contents()  # computed before anything is written
         target.parent.mkdir(parents=True, exist_ok=True)
