@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import riskbench as rb
+from riskbench.runs.params import RunParameters
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CARD = ROOT / "examples" / "register.yaml"
@@ -86,6 +87,6 @@ FULL_RUN = {
 }
 
 
-def full_run_parameters(**changes: object) -> rb.RunParameters:
+def full_run_parameters(**changes: object) -> RunParameters:
     """:data:`FULL_RUN` with ``changes``, checked."""
-    return rb.RunParameters.from_mapping({**FULL_RUN, **changes}, base_dir=ROOT)
+    return RunParameters.from_mapping({**FULL_RUN, **changes}, base_dir=ROOT)

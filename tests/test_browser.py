@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,49 @@ def _server_env(pg_home: Path) -> dict[str, str]:
     return env
 
 
+def _voila(notebook: str, port: int, *options: str) -> list[str]:
+    """The command `make dashboard` runs, on ``port``."""
+    return [
+        str(VENV_BIN / "voila"),
+        notebook,
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--port={port}",
+        *options,
+    ]
+
+
+def _panel(notebook: str, port: int) -> list[str]:
+    """The command `make app` runs, on ``port``."""
+    return [
+        str(VENV_BIN / "panel"),
+        "serve",
+        notebook,
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--allow-websocket-origin",
+        f"127.0.0.1:{port}",
+    ]
+
+
+@contextmanager
+def _served(
+    cmd: list[str], port: int, *, cwd: Path, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The server ``cmd`` started on 127.0.0.1:``port``, stopped afterwards."""
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for_port(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.fixture
 def voila(pg_home: Path, stored: rb.SimulationResult) -> Iterator[tuple[str, Any]]:
     """Voila as `make dashboard` runs it (templates/jupyter/voila.json), with a shorter
@@ -82,56 +126,23 @@ def voila(pg_home: Path, stored: rb.SimulationResult) -> Iterator[tuple[str, Any
     import psutil
 
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(VENV_BIN / "voila"),
-            "notebooks/dashboard.ipynb",
-            "--no-browser",
-            "--Voila.ip=127.0.0.1",
-            f"--port={port}",
-            "--MappingKernelManager.cull_idle_timeout=4",
-            "--MappingKernelManager.cull_interval=2",
-        ],
-        cwd=ROOT,
-        env=_server_env(pg_home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    cmd = _voila(
+        "notebooks/dashboard.ipynb",
+        port,
+        "--MappingKernelManager.cull_idle_timeout=4",
+        "--MappingKernelManager.cull_interval=2",
     )
-    try:
-        _wait_for_port(port, proc)
+    with _served(cmd, port, cwd=ROOT, env=_server_env(pg_home)) as proc:
         yield f"http://127.0.0.1:{port}/", psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture
 def panel_app(pg_home: Path, stored: rb.SimulationResult) -> Iterator[str]:
     """`panel serve` of the same notebook, as `make app` runs it."""
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(VENV_BIN / "panel"),
-            "serve",
-            "notebooks/dashboard.ipynb",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--allow-websocket-origin",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        env=_server_env(pg_home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port, proc)
+    cmd = _panel("notebooks/dashboard.ipynb", port)
+    with _served(cmd, port, cwd=ROOT, env=_server_env(pg_home)):
         yield f"http://127.0.0.1:{port}/dashboard"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -311,65 +322,42 @@ def test_every_component_works_in_voila_and_panel_serve(
     console error; choosing a node of the graph shows the core's lost revenue."""
     port = free_port()
     if server == "voila":
-        cmd = [
-            str(VENV_BIN / "voila"),
-            "components.ipynb",
-            "--no-browser",
-            "--Voila.ip=127.0.0.1",
-            f"--port={port}",
-        ]
-        url = f"http://127.0.0.1:{port}/"
+        cmd, url = _voila("components.ipynb", port), f"http://127.0.0.1:{port}/"
     else:
-        cmd = [
-            str(VENV_BIN / "panel"),
-            "serve",
-            "components.ipynb",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--allow-websocket-origin",
-            f"127.0.0.1:{port}",
-        ]
-        url = f"http://127.0.0.1:{port}/components"
+        cmd, url = _panel("components.ipynb", port), f"http://127.0.0.1:{port}/components"
     env = {**_server_env(pg_home), "RISKBENCH_REPO": str(ROOT)}
-    proc = subprocess.Popen(
-        cmd, cwd=components_notebook, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    page = None
     requests: list[str] = []
     problems: list[str] = []
-    try:
-        _wait_for_port(port, proc)
+    with _served(cmd, port, cwd=components_notebook, env=env):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on(
-            "response",
-            lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
-        )
-        page.goto(url, timeout=120_000)
-        page.wait_for_load_state("networkidle", timeout=180_000)
-        page.wait_for_selector("text=Node out of action", timeout=180_000)
-        page.wait_for_timeout(2000)
-        # chart, histogram, matrix, graph, frontier: each a Bokeh canvas
-        assert page.locator("canvas").count() >= 5
-        graph = rb.DependencyGraph.from_yaml(ROOT / "examples" / "dependencies.yaml")
-        from riskbench.ai.facts import outage_days
+        try:
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on(
+                "response",
+                lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+            )
+            page.goto(url, timeout=120_000)
+            page.wait_for_load_state("networkidle", timeout=180_000)
+            page.wait_for_selector("text=Node out of action", timeout=180_000)
+            page.wait_for_timeout(2000)
+            # chart, histogram, matrix, graph, frontier: each a Bokeh canvas
+            assert page.locator("canvas").count() >= 5
+            graph = rb.DependencyGraph.from_yaml(ROOT / "examples" / "dependencies.yaml")
+            from riskbench.ai.facts import outage_days
 
-        days = outage_days(graph, "valve-forgings")
-        lost = graph.outage("valve-forgings", days).total_lost_revenue
-        page.locator("select:has(option[value='valve-forgings'])").select_option("valve-forgings")
-        page.wait_for_selector(f"text={lost:,.0f} EUR", timeout=60_000)
-        ARTEFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTEFACTS / f"components-{server}.png"), full_page=True)
-        seen = list(problems)  # what the page logged while in use, not while being closed
-    finally:
-        if page is not None:
+            days = outage_days(graph, "valve-forgings")
+            lost = graph.outage("valve-forgings", days).total_lost_revenue
+            page.locator("select:has(option[value='valve-forgings'])").select_option(
+                "valve-forgings"
+            )
+            page.wait_for_selector(f"text={lost:,.0f} EUR", timeout=60_000)
+            ARTEFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTEFACTS / f"components-{server}.png"), full_page=True)
+            seen = list(problems)  # what the page logged while in use, not while being closed
+        finally:
             page.close()
-        proc.terminate()
-        proc.wait(timeout=30)
     foreign = off_server(requests, f"127.0.0.1:{port}")
     assert foreign == [], foreign
     assert seen == [], seen
