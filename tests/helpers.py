@@ -90,3 +90,21 @@ FULL_RUN = {
 def full_run_parameters(**changes: object) -> RunParameters:
     """:data:`FULL_RUN` with ``changes``, checked."""
     return RunParameters.from_mapping({**FULL_RUN, **changes}, base_dir=ROOT)
+
+
+def job_notebook(folder: Path, parameters: str, *cells: str) -> Path:
+    """``folder/job.ipynb``: a parameters cell (``parameters``, papermill's tag) and
+    code ``cells``, for the python3 kernel."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(parameters, metadata={"tags": ["parameters"]})])
+    nb.cells += [new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = folder / "job.ipynb"
+    nbformat.write(nb, path)
+    return path

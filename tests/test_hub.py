@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import riskbench as rb
-from helpers import ROOT, free_port, off_server
+from helpers import ROOT, free_port, job_notebook, off_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.slow]
 
@@ -167,29 +167,15 @@ def test_the_scheduler_service_runs_a_due_schedule(hub: dict[str, Any], tmp_path
     schedule that is due, as the workspace user "scheduler"."""
     import datetime as dt
 
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
     from riskbench.runs import store
     from riskbench.runs.schedule import add_schedule, list_schedules
     from riskbench.workspace import Workspace
 
-    nb = new_notebook(
-        cells=[
-            new_code_cell("value = 1", metadata={"tags": ["parameters"]}),
-            new_code_cell(
-                "from riskbench.runs import run_dir\n"
-                "(run_dir() / 'done.txt').write_text(str(value * 3))"
-            ),
-        ]
+    path = job_notebook(
+        tmp_path,
+        "value = 1",
+        "from riskbench.runs import run_dir\n(run_dir() / 'done.txt').write_text(str(value * 3))",
     )
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = tmp_path / "job.ipynb"
-    nbformat.write(nb, path)
     past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     with Workspace(org="hub-a", user="setup", home=hub["home"]) as ws:
         add_schedule(ws, "hub-job", "0 * * * *", path, {"value": 7}, now=past)

@@ -14,10 +14,9 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 import riskbench as rb
-from helpers import FULL_RUN, ROOT
+from helpers import FULL_RUN, ROOT, job_notebook
 from riskbench.ai import humanize as hz
 from riskbench.errors import PermissionDenied, RunError, StoreError
 from riskbench.files import sha256_file
@@ -295,25 +294,12 @@ def test_refused_parameters_run_nothing_and_are_recorded(ws: rb.Workspace, pg_ho
     assert not failed.folder.exists()  # nothing ran, nothing written
 
 
-def _notebook(tmp_path: Path, *cells: str, params: str = "x = 1") -> Path:
-    nb = new_notebook(cells=[new_code_cell(params, metadata={"tags": ["parameters"]})])
-    nb.cells += [new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = tmp_path / "job.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
 @pytest.mark.db
 @pytest.mark.slow
 def test_a_failing_cell_is_reported_with_its_index(
     ws: rb.Workspace, pg_home: Path, tmp_path: Path
 ) -> None:
-    path = _notebook(tmp_path, "y = x * 2", "raise ValueError(f'bad ledger: {y}')")
+    path = job_notebook(tmp_path, "x = 1", "y = x * 2", "raise ValueError(f'bad ledger: {y}')")
     with pytest.raises(RunError, match=r"cell 3: .*ValueError: bad ledger: 6") as info:
         run_notebook(path, {"x": 3}, workspace=ws, home=pg_home)
     assert info.value.cell_index == 3  # parameters, injected parameters, y = ..., raise
@@ -336,7 +322,7 @@ def test_any_notebooks_parameters_are_checked_against_its_parameters_cell(
 ) -> None:
     from riskbench.runs.notebook import check_parameters
 
-    path = _notebook(tmp_path, params="trials = 1000\nrate = 0.5\nname = 'a'\nflag = False")
+    path = job_notebook(tmp_path, "trials = 1000\nrate = 0.5\nname = 'a'\nflag = False")
     assert check_parameters(path, {"trials": "2000", "rate": "1"}) == {
         "trials": 2000,
         "rate": 1.0,

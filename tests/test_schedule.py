@@ -17,12 +17,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 import riskbench as rb
-from helpers import ROOT
+from helpers import ROOT, job_notebook
 from riskbench.errors import RunError, StoreError, ValidationError
 from riskbench.runs import store
 from riskbench.runs.schedule import (
@@ -49,20 +47,7 @@ while hold and pathlib.Path(hold).exists() and time.time() - start < 120:
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A notebook that waits while the file ``hold`` exists, then writes done.txt."""
-    nb = new_notebook(
-        cells=[
-            new_code_cell('hold = ""\nvalue = 1', metadata={"tags": ["parameters"]}),
-            new_code_cell(JOB),
-        ]
-    )
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = tmp_path_factory.mktemp("jobs") / "job.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return job_notebook(tmp_path_factory.mktemp("jobs"), 'hold = ""\nvalue = 1', JOB)
 
 
 @pytest.fixture(scope="module")
