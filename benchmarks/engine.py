@@ -47,7 +47,7 @@ import numpy as np
 import riskbench as rb
 
 ROOT = Path(__file__).resolve().parent.parent
-PYFAIR_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+PEERS_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 SEED = 2026
 PYFAIR_TRIALS = 100_000
 SQUIGGLE_TRIALS = 1_000_000
@@ -324,6 +324,12 @@ def squigglepy_child(trials: int) -> None:
     print(json.dumps(out))
 
 
+def vs_exact(p99: float, exact: float, *, named: bool = False) -> str:
+    """``p99`` and how far it is from the exact FFT value (given too when ``named``)."""
+    ref = f" vs FFT exact {exact:,.0f}" if named else ""
+    return f"{p99:,.0f} ({p99 / exact - 1:+.0%}{ref})"
+
+
 def child(flag: str, trials: int, python: Path | str = sys.executable) -> dict[str, Any]:
     cmd = [str(python), str(Path(__file__).resolve()), flag, "--trials", str(trials)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -365,14 +371,14 @@ def main() -> None:
         f"\npyfair {PYFAIR_TRIALS:,} trials: LEF = the rate; LM = PERT(5%, mode, 95%) of "
         "the log-normal; FairMetaModel of one FairModel per scenario"
     )
-    if PYFAIR_PYTHON.exists():
-        pf = child("--pyfair-child", PYFAIR_TRIALS, PYFAIR_PYTHON)
+    if PEERS_PYTHON.exists():
+        pf = child("--pyfair-child", PYFAIR_TRIALS, PEERS_PYTHON)
         for key, (title, _) in CASES.items():
             r, exact = pf[key], results[key]["fft_p99"]
             print(
-                f"  {title}: {r['seconds']:.3f} s; P99 {r['p99']:,.0f} "
-                f"({r['p99'] / exact - 1:+.0%} vs FFT exact {exact:,.0f}); with LEF = "
-                f"Poisson counts: {r['p99_counts']:,.0f} ({r['p99_counts'] / exact - 1:+.0%})"
+                f"  {title}: {r['seconds']:.3f} s; "
+                f"P99 {vs_exact(r['p99'], exact, named=True)}; "
+                f"with LEF = Poisson counts: {vs_exact(r['p99_counts'], exact)}"
             )
         pb = results["b"]["portfolio"]
         jobs = {"rb": lambda: rb.simulate(pb, PYFAIR_TRIALS, SEED, workers=1).seed}
@@ -385,26 +391,25 @@ def main() -> None:
         print("  losses (alone, that over-states P99 here), and its PERT stops at the 95%")
         print("  quantile, cutting the mean by about a third: net, its P99 is far too low.")
     else:
-        print(f"  skipped: {PYFAIR_PYTHON} not found (see the module docstring)")
+        print(f"  skipped: {PEERS_PYTHON} not found (see the module docstring)")
 
     print(
         f"\nsquigglepy {SQUIGGLE_TRIALS:,} trials: poisson(rate) * lognorm(5%, 95%) per "
         f"scenario, summed (count x ONE loss); exact compound: a Python function per year "
         f"on {EXACT_YEARS:,} years"
     )
-    if PYFAIR_PYTHON.exists():
-        sqg = child("--squigglepy-child", SQUIGGLE_TRIALS, PYFAIR_PYTHON)
+    if PEERS_PYTHON.exists():
+        sqg = child("--squigglepy-child", SQUIGGLE_TRIALS, PEERS_PYTHON)
         for key, (title, _) in CASES.items():
             r, exact = sqg[key], results[key]["fft_p99"]
             print(
-                f"  {title}: {r['seconds']:.3f} s; P99 {r['p99']:,.0f} "
-                f"({r['p99'] / exact - 1:+.0%} vs FFT exact {exact:,.0f}); exact compound "
-                f"{r['exact_seconds_per_million']:,.0f} s per million years, P99 "
-                f"{r['exact_p99']:,.0f} on {EXACT_YEARS:,} years "
-                f"({r['exact_p99'] / exact - 1:+.0%})"
+                f"  {title}: {r['seconds']:.3f} s; "
+                f"P99 {vs_exact(r['p99'], exact, named=True)}; exact "
+                f"compound {r['exact_seconds_per_million']:,.0f} s per million years, P99 "
+                f"on {EXACT_YEARS:,} years {vs_exact(r['exact_p99'], exact)}"
             )
     else:
-        print(f"  skipped: {PYFAIR_PYTHON} not found (see the module docstring)")
+        print(f"  skipped: {PEERS_PYTHON} not found (see the module docstring)")
 
     print("\ntargets:")
     for key, (title, _) in CASES.items():
