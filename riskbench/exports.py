@@ -257,19 +257,7 @@ def _meta(outputs: RunOutputs, run_id: str | None) -> dict[str, Any]:
         "tolerance_breach": m.get("tolerance_breach"),
         "parameters": m.get("parameters") or {},
     }
-    return _jsonable(meta)  # type: ignore[no-any-return]
-
-
-def _jsonable(v: Any) -> Any:
-    """``plain`` values, and dates and paths as text."""
-    v = plain(v)
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, _dt.date | os.PathLike):
-        return v.isoformat() if isinstance(v, _dt.date) else os.fspath(v)
-    return v
+    return plain(meta)  # type: ignore[no-any-return]
 
 
 def _document(meta: dict[str, Any], sections: Mapping[str, pd.DataFrame]) -> dict[str, Any]:

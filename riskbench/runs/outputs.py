@@ -43,8 +43,10 @@ summary's: ``template`` or ``llm:<model>``), ``notes``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +80,7 @@ TABLES = (
 
 def plain(v: Any) -> Any:
     """A JSON value: numpy scalars as Python ones, NaN and infinities as None, tuples
-    as lists, timestamps as ISO text."""
+    as lists, dates and timestamps as ISO text, paths as text."""
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
@@ -87,8 +89,10 @@ def plain(v: Any) -> Any:
         return [plain(x) for x in v]
     if isinstance(v, dict):
         return {str(k): plain(x) for k, x in v.items()}
-    if isinstance(v, pd.Timestamp):
+    if isinstance(v, pd.Timestamp | dt.date):
         return v.isoformat()
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
     return v
 
 
